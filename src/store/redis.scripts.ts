@@ -1,0 +1,67 @@
+/**
+ * The Lua scripts of the Redis store. ioredis' `defineCommand` runs them with
+ * EVALSHA (falling back to EVAL once per connection), so the script text is
+ * not re-sent on every call.
+ */
+
+/**
+ * KEYS: thread stream, conversation hash, dedupe key.
+ * ARGV: useDedupe (0|1), dedupeTtl, retentionTtl, author, channel, sealedText, redacted.
+ * Returns {'appended'|'duplicate'|'missing', id, field, value, ...}.
+ */
+export const APPEND_MESSAGE = `
+if redis.call('EXISTS', KEYS[2]) == 0 then return {'missing', ''} end
+if ARGV[1] == '1' then
+  local seen = redis.call('GET', KEYS[3])
+  if seen then
+    local entries = redis.call('XRANGE', KEYS[1], seen, seen)
+    if #entries > 0 then return {'duplicate', entries[1][1], unpack(entries[1][2])} end
+  end
+end
+local id = redis.call('XADD', KEYS[1], '*', 'a', ARGV[4], 'ch', ARGV[5], 't', ARGV[6], 'r', ARGV[7])
+if ARGV[1] == '1' then redis.call('SET', KEYS[3], id, 'EX', tonumber(ARGV[2])) end
+redis.call('HSET', KEYS[2], 'lastMessageMs', tonumber(string.match(id, '^(%d+)')))
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
+return {'appended', id, 'a', ARGV[4], 'ch', ARGV[5], 't', ARGV[6], 'r', ARGV[7]}
+`;
+
+/**
+ * KEYS: the key. ARGV: expected, next, ttlSeconds ('' keeps the remaining TTL).
+ * Returns {1, next} on success, {0, current-or-nil} on a mismatch.
+ */
+export const COMPARE_AND_SET = `
+local current = redis.call('GET', KEYS[1])
+if current ~= ARGV[1] then return {0, current} end
+if ARGV[3] == '' then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+end
+return {1, ARGV[2]}
+`;
+
+/**
+ * Moves a conversation in the activity indexes. Kept out of the append script
+ * so that one stays inside the conversation's slot; this one spans the global
+ * indexes and the conversation hash, which a Redis Cluster deployment would
+ * have to split into two calls (noted in the README).
+ * KEYS: index all, index open, conversation hash. ARGV: new member, status.
+ * The previous member is kept in the hash so it can be removed.
+ */
+export const TOUCH_ACTIVITY = `
+local previous = redis.call('HGET', KEYS[3], 'activityMember')
+if previous and previous > ARGV[1] then ARGV[1] = previous end
+if previous then
+  redis.call('ZREM', KEYS[1], previous)
+  redis.call('ZREM', KEYS[2], previous)
+end
+redis.call('ZADD', KEYS[1], 0, ARGV[1])
+if ARGV[2] == 'open' then redis.call('ZADD', KEYS[2], 0, ARGV[1]) end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('HSET', KEYS[3], 'activityMember', ARGV[1])
+  local ms = tonumber(string.match(ARGV[1], '^(%d+)'))
+  redis.call('HSET', KEYS[3], 'lastMessageMs', ms)
+end
+return 1
+`;

@@ -1,0 +1,124 @@
+/**
+ * The one store seam. `redis.store.ts` is the production implementation;
+ * `memory.store.ts` serves the zero-config start. Both pass the same
+ * contract suite (test/store/store.contract.ts).
+ *
+ * Two layers:
+ * - domain calls for conversations and threads (message text is encrypted at
+ *   rest by both implementations, see `text-cipher.ts`);
+ * - small atomic primitives (compare-and-set, set-if-absent, sets, logs) that
+ *   the pivot ledger, secure sessions, idempotency keys and the audit trail
+ *   build on. Their key names come from `keys.ts` only.
+ *
+ * Every method rejects with `GW_ERR_STORE_UNAVAILABLE` when the backing store
+ * does not answer within its bounded timeout: callers never hang.
+ */
+import type { Channel, Conversation, DeliveryStatus, Message, MessageDraft, PublicChannel, SecureState } from '../messages';
+
+export interface Page<T> {
+  items: T[];
+  next: string | null;
+}
+
+export interface ThreadSlice {
+  /** Oldest first. */
+  messages: Message[];
+  /** True when older (for `latest`) or newer (for `after`) messages exist beyond this slice. */
+  hasMore: boolean;
+}
+
+export interface AppendOptions {
+  /**
+   * The platform's message id (or a client message id): a second append with
+   * the same key returns the first message with `duplicate: true`.
+   */
+  dedupeKey?: string;
+  /** How long the dedupe key is remembered. Default 7 days (WhatsApp redelivers for up to 7 days). */
+  dedupeTtlSeconds?: number;
+}
+
+export interface AppendResult {
+  message: Message;
+  duplicate: boolean;
+}
+
+export interface LogEntry {
+  id: string;
+  value: string;
+}
+
+export interface Store {
+  readonly kind: 'redis' | 'memory';
+
+  /**
+   * The open conversation of one platform user on one channel, created when
+   * there is none (or the last one was closed). Concurrent calls agree.
+   */
+  openConversation(channel: PublicChannel, externalUserId: string): Promise<{ conversation: Conversation; created: boolean }>;
+  getConversation(id: string): Promise<Conversation | undefined>;
+  updateConversation(id: string, patch: { status?: Conversation['status']; secure?: SecureState }): Promise<Conversation>;
+  /** Newest activity first. `cursor` is the opaque `next` of the previous page. */
+  listConversations(query: { status?: Conversation['status']; cursor?: string; limit: number }): Promise<Page<Conversation>>;
+  /** Ids of every conversation (any channel) of this platform user id, e.g. one phone on SMS and WhatsApp. */
+  conversationIdsOfUser(externalUserId: string): Promise<string[]>;
+
+  /** Appends to the thread and bumps the conversation's activity. Atomic with its dedupe. */
+  appendMessage(conversationId: string, draft: MessageDraft, options?: AppendOptions): Promise<AppendResult>;
+  /** Messages strictly after `after` (oldest first), or from the start when `after` is absent. */
+  readMessagesAfter(conversationId: string, after: string | undefined, limit: number): Promise<ThreadSlice>;
+  /** The last `limit` messages, oldest first; `hasMore` says older ones exist. */
+  readLatestMessages(conversationId: string, limit: number): Promise<ThreadSlice>;
+  getMessage(conversationId: string, messageId: string): Promise<Message | undefined>;
+  setDelivery(conversationId: string, messageId: string, status: DeliveryStatus, error?: string): Promise<void>;
+
+  // --- primitives ---------------------------------------------------------
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string, ttlSeconds?: number): Promise<void>;
+  /** SET NX EX: true when this call created the key. */
+  setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
+  /**
+   * Atomically replaces `expected` by `next`. On a mismatch nothing changes and
+   * `current` is the value found (undefined when the key is absent).
+   * `ttlSeconds` undefined keeps the key's remaining lifetime.
+   */
+  compareAndSet(key: string, expected: string, next: string, ttlSeconds?: number): Promise<{ ok: boolean; current?: string }>;
+  delete(key: string): Promise<void>;
+  /** Resets a key's lifetime; false when the key is gone. */
+  expire(key: string, ttlSeconds: number): Promise<boolean>;
+  addToSet(key: string, member: string, ttlSeconds?: number): Promise<void>;
+  removeFromSet(key: string, member: string): Promise<void>;
+  setMembers(key: string): Promise<string[]>;
+  /** Appends to an ordered log (a Redis Stream); ids increase. */
+  appendLog(key: string, value: string, ttlSeconds?: number): Promise<string>;
+  readLog(key: string, after: string | undefined, limit: number): Promise<LogEntry[]>;
+
+  /** Resolves when the store answers; rejects with GW_ERR_STORE_UNAVAILABLE otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_DEDUPE_TTL_SECONDS = 7 * 24 * 3600;
+
+/** Message ids are Redis Stream ids (`<ms>-<seq>`) in both stores: ordered, and they carry their time. */
+export function compareMessageIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am - bm || as - bs;
+}
+
+export function isMessageId(id: string): boolean {
+  return /^\d{1,16}-\d{1,10}$/.test(id);
+}
+
+export function timeOfMessageId(id: string): string {
+  return new Date(Number(id.split('-')[0])).toISOString();
+}
+
+/** Shared by both stores so a cursor is the same opaque string everywhere. */
+export function activityMember(lastMessageAt: string, id: string): string {
+  return `${String(Date.parse(lastMessageAt)).padStart(15, '0')}|${id}`;
+}
+
+export function channelOf(value: string): Channel {
+  return value as Channel;
+}
