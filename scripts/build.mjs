@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// Builds the server (tsc) and the webviews (esbuild). Skips work that is up to
+// date, so `npm start` can call it every time: it rebuilds only when a source
+// file is newer than the last build. `--force` rebuilds everything.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync, cpSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const force = process.argv.includes('--force');
+const stamp = join(root, 'dist', '.build-stamp');
+
+function newest(dir) {
+  let latest = 0;
+  if (!existsSync(dir)) return latest;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    latest = Math.max(latest, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
+  }
+  return latest;
+}
+
+const sources = ['src', 'connectors', 'webviews', 'data'].map((d) => newest(join(root, d)));
+const sourceTime = Math.max(...sources, statSync(join(root, 'package.json')).mtimeMs, statSync(join(root, 'tsconfig.build.json')).mtimeMs);
+const builtTime = existsSync(stamp) ? statSync(stamp).mtimeMs : 0;
+if (!force && builtTime >= sourceTime) process.exit(0);
+
+const started = Date.now();
+process.stderr.write('pivot-gateway: building server and webviews...\n');
+execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit', cwd: root });
+
+// Each webview is a folder with index.html, *.css and a main.ts entry.
+const esbuild = await import('esbuild');
+const webviews = join(root, 'webviews');
+for (const name of existsSync(webviews) ? readdirSync(webviews) : []) {
+  const src = join(webviews, name);
+  if (!statSync(src).isDirectory() || !existsSync(join(src, 'main.ts'))) continue;
+  const out = join(root, 'dist', 'webviews', name);
+  mkdirSync(out, { recursive: true });
+  await esbuild.build({ entryPoints: [join(src, 'main.ts')], bundle: true, minify: true, sourcemap: true, target: ['es2020', 'safari14'], outfile: join(out, 'main.js'), logLevel: 'warning' });
+  for (const file of readdirSync(src)) {
+    if (file.endsWith('.html') || file.endsWith('.css') || file.endsWith('.svg') || file.endsWith('.png')) cpSync(join(src, file), join(out, file));
+  }
+}
+mkdirSync(dirname(stamp), { recursive: true });
+writeFileSync(stamp, new Date().toISOString());
+process.stderr.write(`pivot-gateway: built in ${Date.now() - started} ms\n`);

@@ -1,0 +1,186 @@
+/**
+ * ONE contract suite for both store implementations: whatever the gateway
+ * relies on is asserted here, and `memory.store.test.ts` and
+ * `redis.store.test.ts` run it against their own store.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Store } from '../../src/store/store';
+import { isGatewayError } from '../../src/errors';
+
+export interface StoreHarness {
+  store: Store;
+  /** A second client of the same backing store (another "node"); the memory store returns itself. */
+  peer: Store;
+}
+
+export function storeContract(name: string, setup: () => Promise<StoreHarness>, teardown: (h: StoreHarness) => Promise<void>): void {
+  describe(`${name} store contract`, () => {
+    let h: StoreHarness;
+    beforeAll(async () => {
+      h = await setup();
+    });
+    afterAll(async () => {
+      await teardown(h);
+    });
+
+    const user = () => `+1555${Math.floor(Math.random() * 1e7).toString().padStart(7, '0')}`;
+
+    test('one open conversation per (channel, externalUserId), created once even under concurrency', async () => {
+      const phone = user();
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? h.peer : h.store).openConversation('sms', phone)));
+      const ids = new Set(results.map((r) => r.conversation.id));
+      expect(ids.size).toBe(1);
+      expect(results.filter((r) => r.created)).toHaveLength(1);
+      const conversation = results[0]!.conversation;
+      expect(conversation).toMatchObject({ channel: 'sms', externalUserId: phone, status: 'open', secure: 'none' });
+      expect(Date.parse(conversation.createdAt)).not.toBeNaN();
+      const other = await h.store.openConversation('whatsapp', phone);
+      expect(other.conversation.id).not.toBe(conversation.id);
+      expect((await h.store.conversationIdsOfUser(phone)).sort()).toEqual([conversation.id, other.conversation.id].sort());
+    });
+
+    test('a closed conversation is replaced by a new one on the next message', async () => {
+      const phone = user();
+      const first = (await h.store.openConversation('sms', phone)).conversation;
+      await h.store.updateConversation(first.id, { status: 'closed' });
+      const second = await h.store.openConversation('sms', phone);
+      expect(second.created).toBe(true);
+      expect(second.conversation.id).not.toBe(first.id);
+      expect((await h.store.getConversation(first.id))?.status).toBe('closed');
+    });
+
+    test('append returns the stored message; reads after an id return exactly the newer ones', async () => {
+      const { conversation } = await h.store.openConversation('messenger', `psid-${randomUUID()}`);
+      const appended = [];
+      for (let i = 0; i < 7; i++) {
+        appended.push((await h.store.appendMessage(conversation.id, { author: i % 2 ? 'advisor' : 'customer', channel: 'messenger', text: `message ${i}` })).message);
+      }
+      expect(appended[0]).toMatchObject({ conversationId: conversation.id, author: 'customer', channel: 'messenger', text: 'message 0' });
+      expect(appended[0]!.redacted).toBeUndefined();
+      const after = await h.store.readMessagesAfter(conversation.id, appended[2]!.id, 100);
+      expect(after.messages.map((m) => m.text)).toEqual(['message 3', 'message 4', 'message 5', 'message 6']);
+      expect(after.hasMore).toBe(false);
+      const limited = await h.store.readMessagesAfter(conversation.id, undefined, 3);
+      expect(limited.messages.map((m) => m.text)).toEqual(['message 0', 'message 1', 'message 2']);
+      expect(limited.hasMore).toBe(true);
+      const latest = await h.peer.readLatestMessages(conversation.id, 2);
+      expect(latest.messages.map((m) => m.text)).toEqual(['message 5', 'message 6']);
+      expect(latest.hasMore).toBe(true);
+      expect(await h.store.getMessage(conversation.id, appended[4]!.id)).toMatchObject({ text: 'message 4', author: 'customer' });
+      expect(await h.store.getMessage(conversation.id, 'not-an-id')).toBeUndefined();
+      const bumped = await h.store.getConversation(conversation.id);
+      expect(bumped?.lastMessageAt).toBe(appended[6]!.createdAt);
+    });
+
+    test('a redacted message says so', async () => {
+      const { conversation } = await h.store.openConversation('sms', user());
+      const { message } = await h.store.appendMessage(conversation.id, { author: 'customer', channel: 'sms', text: 'card •••• 4242', redacted: true });
+      expect(message.redacted).toBe(true);
+      expect((await h.store.readLatestMessages(conversation.id, 1)).messages[0]?.redacted).toBe(true);
+    });
+
+    test('concurrent appends from 20 clients keep every message exactly once and in one order', async () => {
+      const { conversation } = await h.store.openConversation('sms', user());
+      const texts = Array.from({ length: 20 }, (_, i) => `client ${i}`);
+      const results = await Promise.all(texts.map((text, i) => (i % 2 ? h.peer : h.store).appendMessage(conversation.id, { author: 'customer', channel: 'sms', text })));
+      const thread = (await h.store.readMessagesAfter(conversation.id, undefined, 100)).messages;
+      expect(thread).toHaveLength(20);
+      expect(new Set(thread.map((m) => m.text))).toEqual(new Set(texts));
+      expect(new Set(thread.map((m) => m.id)).size).toBe(20);
+      // One order: the ids every client got back, sorted, are the thread's order.
+      const byId = results.map((r) => r.message.id);
+      expect(thread.map((m) => m.id)).toEqual([...byId].sort((a, b) => {
+        const [am, as] = a.split('-').map(Number);
+        const [bm, bs] = b.split('-').map(Number);
+        return am! - bm! || as! - bs!;
+      }));
+      expect((await h.peer.readMessagesAfter(conversation.id, undefined, 100)).messages.map((m) => m.id)).toEqual(thread.map((m) => m.id));
+    });
+
+    test('dedupe under concurrency: 10 parallel first deliveries of one id store one message', async () => {
+      const { conversation } = await h.store.openConversation('whatsapp', user());
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => (i % 2 ? h.peer : h.store).appendMessage(conversation.id, { author: 'customer', channel: 'whatsapp', text: 'hello' }, { dedupeKey: 'wamid.ABC' })),
+      );
+      expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
+      expect(new Set(results.map((r) => r.message.id)).size).toBe(1);
+      expect(results.every((r) => r.message.text === 'hello')).toBe(true);
+      expect((await h.store.readMessagesAfter(conversation.id, undefined, 100)).messages).toHaveLength(1);
+    });
+
+    test('delivery status is recorded on the message', async () => {
+      const { conversation } = await h.store.openConversation('sms', user());
+      const { message } = await h.store.appendMessage(conversation.id, { author: 'advisor', channel: 'sms', text: 'hi' });
+      await h.store.setDelivery(conversation.id, message.id, 'failed', 'Twilio 21610: unsubscribed recipient');
+      const read = await h.peer.getMessage(conversation.id, message.id);
+      expect(read?.delivery).toMatchObject({ status: 'failed', error: 'Twilio 21610: unsubscribed recipient' });
+    });
+
+    test('conversations list newest activity first, paged with an opaque cursor, filtered by status', async () => {
+      const made = [];
+      for (let i = 0; i < 5; i++) {
+        const { conversation } = await h.store.openConversation('sms', user());
+        await new Promise((r) => setTimeout(r, 3));
+        await h.store.appendMessage(conversation.id, { author: 'customer', channel: 'sms', text: `hi ${i}` });
+        made.push(conversation.id);
+      }
+      await h.store.updateConversation(made[3]!, { status: 'closed' });
+      // The newest five conversations of the whole store are ours, newest first.
+      const first = await h.store.listConversations({ limit: 2 });
+      expect(first.items.map((c) => c.id)).toEqual([made[4], made[3]]);
+      expect(first.next).not.toBeNull();
+      const second = await h.peer.listConversations({ limit: 2, cursor: first.next! });
+      expect(second.items.map((c) => c.id)).toEqual([made[2], made[1]]);
+      const open = await h.store.listConversations({ status: 'open', limit: 3 });
+      expect(open.items.map((c) => c.id)).toEqual([made[4], made[2], made[1]]);
+      expect(open.items.every((c) => c.status === 'open')).toBe(true);
+    });
+
+    test('unknown conversations are reported, not created', async () => {
+      await expect(h.store.appendMessage(randomUUID(), { author: 'customer', channel: 'sms', text: 'x' })).rejects.toMatchObject({ code: 'GW_ERR_CONVERSATION_NOT_FOUND' });
+      await expect(h.store.updateConversation(randomUUID(), { status: 'closed' })).rejects.toMatchObject({ code: 'GW_ERR_CONVERSATION_NOT_FOUND' });
+      expect(await h.store.getConversation(randomUUID())).toBeUndefined();
+    });
+
+    test('primitives: set-if-absent is won once; compare-and-set is atomic and reports what it found', async () => {
+      const key = `pg:test:${randomUUID()}`;
+      const wins = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? h.peer : h.store).setIfAbsent(key, `v${i}`, 60)));
+      expect(wins.filter(Boolean)).toHaveLength(1);
+      const held = await h.store.get(key);
+      const cas = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? h.peer : h.store).compareAndSet(key, held!, `next${i}`)));
+      expect(cas.filter((r) => r.ok)).toHaveLength(1);
+      const winner = cas.find((r) => r.ok)!.current;
+      expect(cas.filter((r) => !r.ok).every((r) => r.current === winner)).toBe(true);
+      expect(await h.store.compareAndSet(`pg:test:${randomUUID()}`, 'a', 'b')).toEqual({ ok: false });
+      await h.store.delete(key);
+      expect(await h.store.get(key)).toBeUndefined();
+    });
+
+    test('primitives: TTLs expire keys; sets and logs keep members in order', async () => {
+      const key = `pg:test:${randomUUID()}`;
+      await h.store.set(key, 'x', 1);
+      expect(await h.store.expire(key, 1)).toBe(true);
+      await new Promise((r) => setTimeout(r, 1100));
+      expect(await h.store.get(key)).toBeUndefined();
+      expect(await h.store.expire(key, 1)).toBe(false);
+
+      const set = `pg:test:${randomUUID()}`;
+      await h.store.addToSet(set, 'a');
+      await h.peer.addToSet(set, 'b', 60);
+      await h.store.removeFromSet(set, 'a');
+      expect(await h.store.setMembers(set)).toEqual(['b']);
+
+      const log = `pg:test:${randomUUID()}`;
+      const ids = [];
+      for (const v of ['one', 'two', 'three']) ids.push(await h.store.appendLog(log, v, 60));
+      expect((await h.peer.readLog(log, undefined, 10)).map((e) => e.value)).toEqual(['one', 'two', 'three']);
+      expect((await h.store.readLog(log, ids[0], 10)).map((e) => e.value)).toEqual(['two', 'three']);
+      expect((await h.store.readLog(log, undefined, 1)).map((e) => e.id)).toEqual([ids[0]]);
+    });
+
+    test('ping answers while the store is up', async () => {
+      await expect(h.store.ping()).resolves.toBeUndefined();
+      expect(isGatewayError(new Error('x'))).toBe(false);
+    });
+  });
+}
