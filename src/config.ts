@@ -55,7 +55,7 @@ function url(kind: 'any' | 'http') {
 
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).optional(),
-  PORT: integer(0, 65535),
+  PORT: integer(1, 65535),
   HOST: optionalText,
   PUBLIC_URL: url('http'),
   REDIS_URL: url('any'),
