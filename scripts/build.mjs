@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Builds the server (tsc) and the webviews (esbuild). Skips work that is up to
+// Builds the server (TypeScript 7's native tsc: ~10x faster than 5.x; 5.x stays
+// installed for typescript-eslint, which needs its compiler API) and the webviews (esbuild). Skips work that is up to
 // date, so `npm start` can call it every time: it rebuilds only when a source
 // file is newer than the last build. `--force` rebuilds everything.
 import { execFileSync } from 'node:child_process';
@@ -28,7 +29,7 @@ if (!force && builtTime >= sourceTime) process.exit(0);
 
 const started = Date.now();
 process.stderr.write('pivot-gateway: building server and webviews...\n');
-execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit', cwd: root });
+execFileSync(process.execPath, [join(root, 'node_modules', 'typescript7', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit', cwd: root });
 
 // Each webview is a folder with index.html, *.css and a main.ts entry.
 const esbuild = await import('esbuild');
@@ -38,7 +39,7 @@ for (const name of existsSync(webviews) ? readdirSync(webviews) : []) {
   if (!statSync(src).isDirectory() || !existsSync(join(src, 'main.ts'))) continue;
   const out = join(root, 'dist', 'webviews', name);
   mkdirSync(out, { recursive: true });
-  await esbuild.build({ entryPoints: [join(src, 'main.ts')], bundle: true, minify: true, sourcemap: true, target: ['es2020', 'safari14'], outfile: join(out, 'main.js'), logLevel: 'warning' });
+  await esbuild.build({ entryPoints: [join(src, 'main.ts')], bundle: true, minify: true, sourcemap: true, target: ['es2020', 'chrome90', 'safari15', 'firefox90'], outfile: join(out, 'main.js'), logLevel: 'warning' });
   for (const file of readdirSync(src)) {
     if (file.endsWith('.html') || file.endsWith('.css') || file.endsWith('.svg') || file.endsWith('.png')) cpSync(join(src, file), join(out, file));
   }

@@ -27,6 +27,7 @@ export const ERRORS = {
   GW_ERR_SESSION_INVALID: { status: 401, title: 'The secure session is unknown, expired or revoked' },
   GW_ERR_STEPUP_UNAVAILABLE: { status: 501, title: "No identity provider is configured: tiers 2-4 cannot complete" },
   GW_ERR_STEPUP_FAILED: { status: 400, title: 'The identity provider step-up failed' },
+  GW_ERR_IDP_UNAVAILABLE: { status: 503, title: "The advisor identity provider's keys cannot be fetched; retry later" },
   GW_ERR_STORE_UNAVAILABLE: { status: 503, title: 'The store is unavailable; retry later' },
   GW_ERR_OUTBOUND_FAILED: { status: 502, title: 'The messaging platform refused or failed the send' },
   GW_ERR_INTERNAL: { status: 500, title: 'Internal error' },

@@ -68,7 +68,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     // Enqueued on duplicates too: if an earlier delivery stored the message but
     // failed before its job was added, the platform's retry repairs it. The
     // job id makes this idempotent and the bot skips messages it handled.
-    await deps.jobs.add<InboundJob>('inbound', { conversationId: conversation.id, messageId: message.id }, { jobId: `inbound:${conversation.id}:${message.id}`, attempts: 5, backoffMs: 1000 });
+    await deps.jobs.add<InboundJob>('inbound', { conversationId: conversation.id, messageId: message.id }, { jobId: `in_${conversation.id}_${message.id}`, attempts: 5, backoffMs: 1000 });
 
     deps.metrics?.inboundMessages.inc({ channel: inbound.channel, outcome: duplicate ? 'duplicate' : 'stored' });
     log.debug({ conversationId: conversation.id, messageId: message.id, duplicate, length: message.text.length, redacted: clean.redacted }, 'inbound stored');

@@ -13,12 +13,21 @@
  * | pg:{c:ID}:pivot:JTI               | string | pivot ledger record                         |
  * | pg:{c:ID}:pivot:current           | string | jti of the newest unredeemed pivot          |
  * | pg:{c:ID}:sessions                | set    | session hashes of the conversation          |
+ * | pg:{c:ID}:secure-lock             | string | present while the secure channel is locked  |
  * | pg:session:HASH                   | string | a secure session (JSON), idle TTL           |
  * | pg:user:CHANNEL:EXTERNAL          | string | id of the open conversation of that user    |
  * | pg:uid:EXTERNAL                   | set    | ids of every conversation of that user id   |
  * | pg:conv:active:all / :open        | zset   | activity index (lexicographic members)      |
  * | pg:idem:SCOPE:KEY                 | string | idempotency record                          |
  * | pg:rl:*                           | -      | rate-limiter-flexible counters              |
+ * | pg:{c:ID}:out:MSGID               | string | outbound send marker (sending:/sent:)       |
+ * | pg:pmsg:PLATFORMID                | string | "convId msgId" of a sent platform message   |
+ * | pg:pmsg:PLATFORMID:pending        | string | a status that arrived before the mapping    |
+ * | pg:route:CHANNEL:EXTERNAL         | string | how to reply (WhatsApp: Cloud API / Twilio) |
+ * | pg:sandbox:EXTERNAL               | stream | the sandbox phone's inbox (sealed)          |
+ * | pg:{jobs}:*                       | -      | BullMQ queues (one hash tag for Cluster)    |
+ * | pg:{c:ID}:nudge                   | string | a content-free nudge was sent (cooldown)    |
+ * | pg:sio*                           | -      | Socket.IO adapter pub/sub channels          |
  */
 export const keys = {
   conversation: (id: string) => `pg:{c:${id}}:conv`,
@@ -29,10 +38,20 @@ export const keys = {
   pivot: (id: string, jti: string) => `pg:{c:${id}}:pivot:${jti}`,
   currentPivot: (id: string) => `pg:{c:${id}}:pivot:current`,
   conversationSessions: (id: string) => `pg:{c:${id}}:sessions`,
+  /** Written before `secure: 'locked'` and read after every write of `secure`: the lock's source of truth. */
+  secureLock: (id: string) => `pg:{c:${id}}:secure-lock`,
   session: (hash: string) => `pg:session:${hash}`,
   userConversation: (channel: string, externalUserId: string) => `pg:user:${channel}:${externalUserId}`,
   userConversations: (externalUserId: string) => `pg:uid:${externalUserId}`,
   activity: (status: 'all' | 'open') => `pg:conv:active:${status}`,
   idempotency: (scope: string, key: string) => `pg:idem:${scope}:${key}`,
   rateLimitPrefix: 'pg:rl',
+  outboundMarker: (conversationId: string, messageId: string) => `pg:{c:${conversationId}}:out:${messageId}`,
+  platformMessage: (platformMessageId: string) => `pg:pmsg:${platformMessageId}`,
+  pendingStatus: (platformMessageId: string) => `pg:pmsg:${platformMessageId}:pending`,
+  replyRoute: (channel: string, externalUserId: string) => `pg:route:${channel}:${externalUserId}`,
+  sandboxInbox: (externalUserId: string) => `pg:sandbox:${externalUserId}`,
+  jobsPrefix: 'pg:{jobs}',
+  nudge: (conversationId: string) => `pg:{c:${conversationId}}:nudge`,
+  socketAdapterPrefix: 'pg:sio',
 } as const;

@@ -1,0 +1,203 @@
+/**
+ * Pivot path load figures, as a ratio to a baseline measured in the same run
+ * (absolute numbers on a shared machine swing ±20% from minute to minute).
+ *
+ * - baseline: jose's raw `SignJWT.sign` + `jwtVerify` of a same-sized token
+ *   with the same key: the cryptographic floor of any pivot.
+ * - full path: `ledger.issue` (mint + ledger record + audit) followed by
+ *   `ledger.redeem` (rate-limit checks, verify, the atomic compare-and-set,
+ *   session open, audit, events) against a real Redis.
+ *
+ * Closed-loop workers, fixed duration, a warm-up that is thrown away, and the
+ * two phases alternated (baseline, full, baseline, full) so a drifting machine
+ * hurts both alike. Target (issue 3): full path >= 50% of the baseline.
+ *
+ * Run: node -r ./test/support/ts-register.cjs bench/pivot.bench.ts [--duration-ms N] [--concurrency N] [--alg EdDSA|ES256]
+ * (uses REDIS_URL if set, else starts a throwaway redis-server from the PATH)
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, platform, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { jwtVerify, SignJWT } from 'jose';
+import { AuditTrail } from '../src/audit/audit-trail';
+import { SecureSessions } from '../src/chat/sessions';
+import { ConversationEvents } from '../src/conversation-events';
+import { silentLogger } from '../src/ops/logger';
+import { RateLimits } from '../src/ops/rate-limits';
+import { generateJwkSet, SigningKeys, type SigningAlg } from '../src/pivot/keys';
+import { PivotLedger } from '../src/pivot/ledger';
+import { PivotTokens } from '../src/pivot/token';
+import { RedisStore } from '../src/store/redis.store';
+import { TextCipher } from '../src/store/text-cipher';
+import { startRedisServer } from '../test/support/redis-server';
+
+export interface PivotBenchOptions {
+  redisUrl: string;
+  alg?: SigningAlg;
+  /** Concurrent closed-loop workers. */
+  concurrency?: number;
+  /** Measured time per phase segment. */
+  durationMs?: number;
+  /** Discarded time before each segment. */
+  warmupMs?: number;
+  /** Segments per phase (alternated). */
+  rounds?: number;
+}
+
+export interface PhaseResult {
+  ops: number;
+  opsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+export interface PivotBenchResult {
+  benchmark: 'pivot';
+  at: string;
+  options: Required<Omit<PivotBenchOptions, 'redisUrl'>>;
+  baseline: PhaseResult & { what: string };
+  fullPath: PhaseResult & { what: string };
+  /** fullPath.opsPerSecond / baseline.opsPerSecond */
+  ratio: number;
+  target: number;
+  meetsTarget: boolean;
+  /** `loadAverage` (1, 5, 15 min) at the end: other work on the machine distorts the ratio (Redis round trips suffer more from an oversubscribed CPU than pure crypto does). */
+  machine: { cpuModel: string; cpus: number; node: string; platform: string; release: string; totalMemGb: number; redis: string; loadAverage: number[] };
+}
+
+const ISSUER = 'https://bank.example';
+const AUDIENCE = `${ISSUER}/secure`;
+
+async function segment(concurrency: number, warmupMs: number, durationMs: number, op: (worker: number) => Promise<void>): Promise<number[]> {
+  const latencies: number[] = [];
+  const warmEnd = performance.now() + warmupMs;
+  const end = warmEnd + durationMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      for (;;) {
+        const start = performance.now();
+        if (start >= end) return;
+        await op(worker);
+        const done = performance.now();
+        if (start >= warmEnd && done <= end) latencies.push(done - start);
+      }
+    }),
+  );
+  return latencies;
+}
+
+function summarise(latencies: number[], measuredMs: number): PhaseResult {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+  return { ops: sorted.length, opsPerSecond: Math.round((sorted.length / measuredMs) * 1000), p50Ms: Number(at(0.5).toFixed(3)), p99Ms: Number(at(0.99).toFixed(3)) };
+}
+
+export async function runPivotBench(options: PivotBenchOptions): Promise<PivotBenchResult> {
+  const opts = { alg: options.alg ?? 'EdDSA', concurrency: options.concurrency ?? 16, durationMs: options.durationMs ?? 5000, warmupMs: options.warmupMs ?? 1000, rounds: options.rounds ?? 2 } as const;
+  const store = await RedisStore.connect(options.redisUrl, { cipher: TextCipher.ephemeral(), threadRetentionDays: 1 });
+  try {
+    const keys = await SigningKeys.fromJwkSet(await generateJwkSet(opts.alg));
+    const tokens = new PivotTokens(keys, { issuer: ISSUER, audience: AUDIENCE, maxTtlSeconds: 300 });
+    const audit = new AuditTrail(store, { retentionSeconds: 3600 });
+    const events = new ConversationEvents();
+    const rateLimits = new RateLimits(store);
+    const sessions = new SecureSessions(store, events, audit, { idleSeconds: 900, rateLimits });
+    const ledger = new PivotLedger(store, tokens, audit, events, sessions, rateLimits, { publicUrl: ISSUER, maxTtlSeconds: 300, logger: silentLogger() });
+
+    // One conversation and one client per worker, as many customers would be.
+    const conversations = await Promise.all(Array.from({ length: opts.concurrency }, (_, i) => store.openConversation('sms', `+1999${Date.now() % 1_000_000}${String(i).padStart(3, '0')}`)));
+    const clients = conversations.map((_, i) => ({ ip: `10.77.${i >> 8}.${i & 255}`, userAgent: 'Mozilla/5.0 (Linux; Android 14) Chrome/126.0 Mobile' }));
+
+    const signing = keys.signing();
+    const verifyKey = keys.verificationKey(signing.kid, signing.alg)!;
+    const sampleClaims = { intent: 'view_account', iss: ISSUER, aud: AUDIENCE, sub: conversations[0]!.conversation.id };
+    const baselineOp = async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const token = await new SignJWT(sampleClaims)
+        .setProtectedHeader({ alg: signing.alg, kid: signing.kid, typ: 'pivot+jwt' })
+        .setJti('AAAAAAAAAAAAAAAAAAAAAA')
+        .setIssuedAt(now)
+        .setExpirationTime(now + 300)
+        .sign(signing.key);
+      await jwtVerify(token, verifyKey, { algorithms: [signing.alg], typ: 'pivot+jwt', issuer: ISSUER, audience: AUDIENCE });
+    };
+    const fullOp = async (worker: number) => {
+      const pivot = await ledger.issue(conversations[worker]!.conversation.id, 'view_account', { kind: 'bot' });
+      await ledger.redeem(pivot.token, clients[worker]!);
+    };
+
+    const base: number[] = [];
+    const full: number[] = [];
+    for (let round = 0; round < opts.rounds; round++) {
+      base.push(...(await segment(opts.concurrency, opts.warmupMs, opts.durationMs, baselineOp)));
+      full.push(...(await segment(opts.concurrency, opts.warmupMs, opts.durationMs, fullOp)));
+    }
+    const measuredMs = opts.durationMs * opts.rounds;
+    const baseline = summarise(base, measuredMs);
+    const fullPath = summarise(full, measuredMs);
+    const info = await store.redis.info('server');
+    const ratio = Number((fullPath.opsPerSecond / baseline.opsPerSecond).toFixed(3));
+    return {
+      benchmark: 'pivot',
+      at: new Date().toISOString(),
+      options: opts,
+      baseline: { what: `jose SignJWT.sign + jwtVerify (${opts.alg}), same claims`, ...baseline },
+      fullPath: { what: 'ledger.issue (mint, record, audit) + ledger.redeem (limits, verify, CAS, session, audit) on Redis', ...fullPath },
+      ratio,
+      target: 0.5,
+      meetsTarget: ratio >= 0.5,
+      machine: {
+        cpuModel: cpus()[0]?.model ?? 'unknown',
+        cpus: cpus().length,
+        node: process.version,
+        platform: platform(),
+        release: release(),
+        totalMemGb: Math.round(totalmem() / 2 ** 30),
+        redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown',
+        loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
+      },
+    };
+  } finally {
+    await store.close();
+  }
+}
+
+function argument(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+async function main(): Promise<void> {
+  let stop: (() => Promise<void>) | undefined;
+  let redisUrl = process.env.REDIS_URL;
+  if (redisUrl === undefined) {
+    const server = await startRedisServer();
+    redisUrl = server.url;
+    stop = () => server.stop();
+  }
+  try {
+    const alg = argument('--alg');
+    const result = await runPivotBench({
+      redisUrl,
+      ...(alg === 'ES256' || alg === 'EdDSA' ? { alg } : {}),
+      ...(argument('--duration-ms') ? { durationMs: Number(argument('--duration-ms')) } : {}),
+      ...(argument('--concurrency') ? { concurrency: Number(argument('--concurrency')) } : {}),
+    });
+    const command = `node -r ./test/support/ts-register.cjs bench/pivot.bench.ts ${process.argv.slice(2).join(' ')}`.trim();
+    const dir = join(__dirname, 'results');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `pivot-${result.at.slice(0, 10)}-${result.options.alg}.json`);
+    writeFileSync(file, `${JSON.stringify({ command, ...result }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ file, baseline: result.baseline.opsPerSecond, fullPath: result.fullPath.opsPerSecond, p99Ms: result.fullPath.p99Ms, ratio: result.ratio })}\n`);
+  } finally {
+    await stop?.();
+  }
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`pivot bench failed: ${String(err)}\n`);
+    process.exit(1);
+  });
+}

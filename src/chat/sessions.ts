@@ -1,0 +1,242 @@
+/**
+ * Secure sessions: what a redeemed pivot turns into, and what a reconnecting
+ * webview resumes with (`auth: { sessionToken }`).
+ *
+ * - The session token is 256 random bits (base64url) handed to the webview
+ *   once; the store keeps only its SHA-256 (`pg:session:<hash>`), which is
+ *   also the session's id. A store dump opens nothing.
+ * - Idle expiry is the key's TTL, renewed on each resume/touch. The idle
+ *   lifetime depends on the tier the session has proven (policy.ts: tier 4 is
+ *   capped at 30 minutes).
+ * - Every update is a compare-and-set on the session's JSON, so a revocation
+ *   (which deletes the key) can never be undone by a concurrent touch.
+ * - A conversation keeps the set of its session ids (`pg:{c:ID}:sessions`) so
+ *   a lock or a lost device revokes all of them at once.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { AuditClient, AuditEntryInput, AuditTrail } from '../audit/audit-trail';
+import type { ConversationEvents, SessionRevocation } from '../conversation-events';
+import { GatewayError, isGatewayError } from '../errors';
+import type { RateLimits } from '../ops/rate-limits';
+import { sessionIdleSeconds, type PivotIntent, type Tier } from '../pivot/policy';
+import { keys } from '../store/keys';
+import type { Store } from '../store/store';
+
+/** What the bank's identity provider asserted at step-up (filled by the identity module). */
+export interface SessionIdentity {
+  /** The IdP's `sub` for the customer. */
+  subject: string;
+  issuer?: string;
+  acr?: string;
+  amr?: string[];
+  /** ISO 8601: when the IdP authenticated the person. */
+  authTime?: string;
+}
+
+export interface SecureSession {
+  /** SHA-256 of the session token, base64url. Safe to log and audit. */
+  id: string;
+  conversationId: string;
+  /** The tier this session has proven so far (1 after a redeemed pivot). */
+  tier: Tier;
+  /** The intent of the pivot that opened it. */
+  intent: PivotIntent;
+  createdAt: string;
+  lastSeenAt: string;
+  /** When it expires if idle from now. */
+  expiresAt: string;
+  client: AuditClient;
+  identity?: SessionIdentity;
+}
+
+export interface SecureSessionsOptions {
+  /** SESSION_IDLE_SECONDS. */
+  idleSeconds: number;
+  now?: () => number;
+  /** When given, failed resumes count against the client's failure limit. */
+  rateLimits?: RateLimits;
+}
+
+type RevocationReason = SessionRevocation['reason'];
+
+const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+const CAS_ATTEMPTS = 5;
+
+export function sessionIdOf(sessionToken: string): string {
+  return createHash('sha256').update(sessionToken, 'utf8').digest('base64url');
+}
+
+export class SecureSessions {
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: Store,
+    private readonly events: ConversationEvents,
+    private readonly audit: AuditTrail,
+    private readonly opts: SecureSessionsOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  private idleFor(tier: Tier): number {
+    return sessionIdleSeconds(tier, this.opts.idleSeconds);
+  }
+
+  private stamp(session: SecureSession, at: number): SecureSession {
+    return { ...session, lastSeenAt: new Date(at).toISOString(), expiresAt: new Date(at + this.idleFor(session.tier) * 1000).toISOString() };
+  }
+
+  /**
+   * A fresh session token and its id. The pivot ledger takes one before its
+   * atomic redemption step so that step can audit the session's opening
+   * (`session_opened` with this id) in the same write, then passes it to `open`.
+   */
+  static newToken(): { sessionToken: string; id: string } {
+    const sessionToken = randomBytes(32).toString('base64url');
+    return { sessionToken, id: sessionIdOf(sessionToken) };
+  }
+
+  /**
+   * Opens a session for a conversation whose pivot was just redeemed. The
+   * returned `sessionToken` exists nowhere else: hand it to the webview.
+   * `audited: true` when the caller already recorded `session_opened`.
+   */
+  async open(
+    conversationId: string,
+    input: { tier: Tier; intent: PivotIntent; client: AuditClient; sessionToken?: string; audited?: boolean },
+  ): Promise<{ sessionToken: string; session: SecureSession }> {
+    if (input.sessionToken !== undefined && !TOKEN_PATTERN.test(input.sessionToken)) throw new Error('sessionToken must come from SecureSessions.newToken()');
+    const sessionToken = input.sessionToken ?? SecureSessions.newToken().sessionToken;
+    const at = this.now();
+    const session = this.stamp(
+      { id: sessionIdOf(sessionToken), conversationId, tier: input.tier, intent: input.intent, createdAt: new Date(at).toISOString(), lastSeenAt: '', expiresAt: '', client: { ...input.client } },
+      at,
+    );
+    // Issued together: one round trip on Redis. A lock racing with this open
+    // may miss the session; the pivot ledger re-checks the lock after opening.
+    await Promise.all([
+      this.store.addToSet(keys.conversationSessions(conversationId), session.id, this.opts.idleSeconds),
+      this.store.set(keys.session(session.id), JSON.stringify(session), this.idleFor(session.tier)),
+      input.audited ? undefined : this.audit.record(conversationId, SecureSessions.openedEntry(session)),
+    ]);
+    return { sessionToken, session };
+  }
+
+  /** The `session_opened` audit entry of a session. */
+  static openedEntry(session: Pick<SecureSession, 'id' | 'tier' | 'intent' | 'client'>): AuditEntryInput {
+    return { type: 'session_opened', sessionId: session.id, tier: session.tier, intent: session.intent, client: { ...session.client } };
+  }
+
+  /**
+   * Resumes a session after a reconnect and renews its idle lifetime.
+   * @throws GatewayError GW_ERR_SESSION_INVALID (unknown, expired, revoked), GW_ERR_CONVERSATION_LOCKED, GW_ERR_RATE_LIMITED
+   */
+  async resume(sessionToken: string, client: AuditClient): Promise<SecureSession> {
+    await this.opts.rateLimits?.assertClientAllowed(client.ip);
+    let session: SecureSession;
+    try {
+      if (typeof sessionToken !== 'string' || !TOKEN_PATTERN.test(sessionToken)) throw new GatewayError('GW_ERR_SESSION_INVALID', 'malformed');
+      const id = sessionIdOf(sessionToken);
+      const current = await this.get(id);
+      if (!current) throw new GatewayError('GW_ERR_SESSION_INVALID');
+      const conversation = await this.store.getConversation(current.conversationId);
+      if (!conversation || conversation.status === 'closed') throw new GatewayError('GW_ERR_SESSION_INVALID', 'conversation');
+      if (conversation.secure === 'locked' || (await this.store.get(keys.secureLock(current.conversationId))) !== undefined) {
+        throw new GatewayError('GW_ERR_CONVERSATION_LOCKED');
+      }
+      session = await this.update(id, (s) => ({ ...s, client: { ...client } }));
+    } catch (err) {
+      // A locked conversation is not a guess at a token: it does not count as a failure.
+      if (isGatewayError(err, 'GW_ERR_SESSION_INVALID')) await this.opts.rateLimits?.recordFailure({ ip: client.ip });
+      throw err;
+    }
+    await this.audit.record(session.conversationId, { type: 'session_resumed', sessionId: session.id, client: session.client });
+    return session;
+  }
+
+  /** Renews the idle lifetime (e.g. on each message the session sends). @throws GW_ERR_SESSION_INVALID */
+  async touch(sessionId: string): Promise<SecureSession> {
+    return this.update(sessionId, (s) => s);
+  }
+
+  async get(sessionId: string): Promise<SecureSession | undefined> {
+    const raw = await this.store.get(keys.session(sessionId));
+    return raw === undefined ? undefined : (JSON.parse(raw) as SecureSession);
+  }
+
+  /**
+   * Records what the session has proven (after an IdP step-up). The tier
+   * never goes down; the idle lifetime follows the new tier.
+   * @throws GW_ERR_SESSION_INVALID
+   */
+  async raiseTier(sessionId: string, tier: Tier, identity?: SessionIdentity): Promise<SecureSession> {
+    const session = await this.update(sessionId, (s) => ({ ...s, tier: Math.max(s.tier, tier) as Tier, ...(identity ? { identity } : {}) }));
+    await this.audit.record(session.conversationId, { type: 'stepped_up', sessionId, tier: session.tier, ...(identity?.acr ? { detail: { acr: identity.acr } } : {}) });
+    const conversation = await this.store.getConversation(session.conversationId);
+    if (conversation) this.events.publish({ conversation, event: 'stepped_up' });
+    return session;
+  }
+
+  /** Ends one session (logout, replaced). Idempotent. */
+  async revoke(sessionId: string, reason: RevocationReason): Promise<void> {
+    const session = await this.get(sessionId);
+    await this.store.delete(keys.session(sessionId));
+    if (!session) return;
+    await this.store.removeFromSet(keys.conversationSessions(session.conversationId), sessionId);
+    await this.audit.record(session.conversationId, { type: 'session_revoked', sessionId, reason });
+    this.events.publishRevocation({ conversationId: session.conversationId, sessionIds: [sessionId], reason });
+  }
+
+  /**
+   * Ends every session of a conversation (lock, lost device). Always
+   * publishes the revocation, even with no ids, so sockets on other nodes
+   * that the set no longer knows of are dropped by conversation too.
+   * @returns the ids of the sessions that were live.
+   */
+  async revokeAll(conversationId: string, reason: RevocationReason): Promise<string[]> {
+    const setKey = keys.conversationSessions(conversationId);
+    const ids = await this.store.setMembers(setKey);
+    const live: string[] = [];
+    for (const id of ids) {
+      const raw = await this.store.get(keys.session(id));
+      await this.store.delete(keys.session(id));
+      await this.store.removeFromSet(setKey, id);
+      if (raw !== undefined) live.push(id);
+    }
+    await this.audit.record(conversationId, { type: 'session_revoked', reason, detail: { count: live.length } });
+    this.events.publishRevocation({ conversationId, sessionIds: live, reason });
+    return live;
+  }
+
+  /** Live sessions of the conversation; prunes ids whose session expired. */
+  async activeCount(conversationId: string): Promise<number> {
+    const setKey = keys.conversationSessions(conversationId);
+    let count = 0;
+    for (const id of await this.store.setMembers(setKey)) {
+      if ((await this.store.get(keys.session(id))) === undefined) await this.store.removeFromSet(setKey, id);
+      else count++;
+    }
+    return count;
+  }
+
+  async hasActive(conversationId: string): Promise<boolean> {
+    return (await this.activeCount(conversationId)) > 0;
+  }
+
+  /** Read, change, compare-and-set; retried when another node touched it in between. */
+  private async update(sessionId: string, change: (session: SecureSession) => SecureSession): Promise<SecureSession> {
+    const key = keys.session(sessionId);
+    let raw = await this.store.get(key);
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      if (raw === undefined) throw new GatewayError('GW_ERR_SESSION_INVALID');
+      const next = this.stamp(change(JSON.parse(raw) as SecureSession), this.now());
+      const result = await this.store.compareAndSet(key, raw, JSON.stringify(next), this.idleFor(next.tier));
+      if (result.ok) {
+        await this.store.expire(keys.conversationSessions(next.conversationId), this.opts.idleSeconds);
+        return next;
+      }
+      raw = result.current;
+    }
+    throw new GatewayError('GW_ERR_STORE_UNAVAILABLE', 'session update kept conflicting');
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * The composition root: builds every component from the configuration, wires
+ * them together on one http.Server, and knows how to stop them in order.
+ * `main.ts` calls it for the real process; tests call it with port 0 to get a
+ * real gateway.
+ *
+ * Follow one message: connector router (connectors/) → `ingest` → store →
+ * `inbound` job → bot (GatewayBotAdapter + PivotBot) → ledger mints a pivot →
+ * outbox sends the native invite → the customer's webview redeems it on the
+ * `/secure` namespace → history + live chat.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createConnectors } from '../connectors/registry';
+import type { Connector } from '../connectors/connector';
+import { advisorApi, type Advisor } from './advisor/api';
+import { AdvisorAuth, advisorAuthOptions } from './advisor/auth';
+import { createHttpApp, type MountedRouter } from './app';
+import { AuditTrail } from './audit/audit-trail';
+import { GatewayBotAdapter } from './bot/gateway-adapter';
+import { IntentClassifier, INTENTS } from './bot/intents';
+import { PivotBot } from './bot/pivot-bot';
+import { replies as botReplies } from './bot/replies';
+import { containsSensitiveData, maskPans, redact } from './bot/redact';
+import { AdvisorReplies, NUDGE_TEXT } from './chat/delivery';
+import { attachSocketServer, type SocketServer } from './chat/io';
+import { securePageRouter } from './chat/secure-page.route';
+import { SecureSessions } from './chat/sessions';
+import type { Config } from './config';
+import { ConversationEvents } from './conversation-events';
+import { GatewayError } from './errors';
+import { createIngest, type InboundJob, type Ingest } from './ingest';
+import { createJobQueue } from './jobs/create-job-queue';
+import type { JobQueue } from './jobs/job-queue';
+import type { Conversation, PublicChannel } from './messages';
+import { SessionOpenedNotices } from './notices/session-opened';
+import { opsRouter } from './ops/health';
+import type { Logger } from './ops/logger';
+import { Metrics } from './ops/metrics';
+import { RateLimits } from './ops/rate-limits';
+import { DeliveryLedger } from './outbound/delivery-ledger';
+import { Outbox } from './outbound/outbox';
+import { consoleRouter } from './pages/console.route';
+import { sandboxRouter } from './pages/sandbox.route';
+import { jwksRouter } from './pivot/jwks.route';
+import { SigningKeys } from './pivot/keys';
+import { PivotLedger } from './pivot/ledger';
+import { isPivotIntent } from './pivot/policy';
+import { PivotTokens } from './pivot/token';
+import { createStore } from './store/create-store';
+import type { Store } from './store/store';
+import type { TextCipher } from './store/text-cipher';
+
+export interface GatewayOptions {
+  /** Overrides `config.port` (tests: 0 for a free port). */
+  port?: number;
+  /** Overrides `config.host`. */
+  host?: string;
+  /** Collect Node's default process metrics (off in tests that build several gateways). */
+  defaultMetrics?: boolean;
+  /** Do not process jobs on this node (tests of durability start a second worker). */
+  workers?: boolean;
+}
+
+/** Everything a test or an operator tool may want to reach. */
+export interface GatewayServices {
+  config: Readonly<Config>;
+  store: Store;
+  cipher: TextCipher;
+  events: ConversationEvents;
+  jobs: JobQueue;
+  keys: SigningKeys;
+  tokens: PivotTokens;
+  audit: AuditTrail;
+  sessions: SecureSessions;
+  ledger: PivotLedger;
+  ingest: Ingest;
+  outbox: Outbox;
+  classifier: Promise<IntentClassifier>;
+  advisorAuth: AdvisorAuth;
+  sockets: SocketServer;
+  replies: AdvisorReplies;
+  connectors: ReadonlyMap<PublicChannel, Connector>;
+  metrics: Metrics;
+}
+
+export interface Gateway {
+  server: Server;
+  /** The base URL the gateway listens on (http://host:port). */
+  url: string;
+  services: GatewayServices;
+  /** Stops taking connections, drains, closes the store. Bounded by the caller's deadline. */
+  close(): Promise<void>;
+}
+
+export async function startGateway(config: Readonly<Config>, logger: Logger, options: GatewayOptions = {}): Promise<Gateway> {
+  const log = logger.child({ component: 'gateway' });
+  const metrics = new Metrics({ defaultMetrics: options.defaultMetrics ?? true });
+  const events = new ConversationEvents();
+  const { store, cipher } = await createStore(config, logger);
+  const retentionSeconds = config.threadRetentionDays * 86_400;
+
+  const keys = await SigningKeys.load(config.pivotSigningKeys, { allowEphemeral: config.devFeatures, logger });
+  const tokens = new PivotTokens(keys, { issuer: config.publicUrl, audience: `${config.publicUrl}/secure`, maxTtlSeconds: config.pivotTtlSeconds });
+  const audit = new AuditTrail(store, { retentionSeconds });
+  const rateLimits = new RateLimits(store);
+  const sessions = new SecureSessions(store, events, audit, { idleSeconds: config.sessionIdleSeconds, rateLimits });
+  const ledger = new PivotLedger(store, tokens, audit, events, sessions, rateLimits, { publicUrl: config.publicUrl, maxTtlSeconds: config.pivotTtlSeconds, logger });
+  // Training takes seconds: it runs while the gateway already listens; bot jobs wait for it (they are durable).
+  const classifier = IntentClassifier.train();
+  classifier.catch((err: unknown) => log.error({ err }, 'intent classifier failed to train: bot jobs will retry'));
+  const jobs = await createJobQueue(config.redisUrl, logger);
+  const deliveries = new DeliveryLedger(store, logger);
+  const ingest = createIngest({ store, jobs, events, redact, logger, metrics });
+
+  const connectors = createConnectors({ config, ingest, store, cipher, logger, outboxStatus: (platformMessageId, status, error) => deliveries.report(platformMessageId, status, error) });
+  const outbox = new Outbox({ queue: jobs, store, cipher, connectors, deliveries, logger });
+
+  // What the bot and advisors send on the public channel: stored first (the thread is the truth), then queued.
+  async function sendPublic(conversation: Conversation, text: string, author: 'bot' | 'system' | 'advisor'): Promise<{ id: string }> {
+    const { message } = await store.appendMessage(conversation.id, { author, channel: conversation.channel, text });
+    events.publish({ conversation: { ...conversation, lastMessageAt: message.createdAt }, event: 'message', message });
+    await outbox.sendText(conversation.id, message.id);
+    return { id: message.id };
+  }
+
+  // An invite is a thread message with its one-line reason (never the link: it holds a token) plus a queued native button.
+  async function deliverInvite(conversation: Conversation, url: string, reason: string, author: 'bot' | 'advisor'): Promise<{ id: string }> {
+    const { message } = await store.appendMessage(conversation.id, { author, channel: conversation.channel, text: reason });
+    events.publish({ conversation: { ...conversation, lastMessageAt: message.createdAt }, event: 'message', message });
+    await outbox.sendInvite(conversation.id, message.id, url);
+    return { id: message.id };
+  }
+
+  async function pivotAndInvite(conversation: Conversation, intent: string, issuedBy: { kind: 'advisor' | 'bot'; id?: string }, reason?: string) {
+    if (!isPivotIntent(intent) || intent === 'none') throw new GatewayError('GW_ERR_VALIDATION', `intent: not a sensitive intent: ${JSON.stringify(intent)}`);
+    const pivot = await ledger.issue(conversation.id, intent, issuedBy);
+    await deliverInvite(conversation, pivot.url, reason ?? botReplies.why(intent, 'en'), issuedBy.kind);
+    return pivot;
+  }
+
+  const advisorAuth = await AdvisorAuth.create(advisorAuthOptions(config, logger));
+  const server = createServer();
+  const sockets = attachSocketServer(server, { config, logger, store, events, ledger, sessions, advisorAuth, metrics, redisUrl: config.redisUrl, maskPans });
+
+  const replies = new AdvisorReplies({
+    store,
+    events,
+    sessions,
+    sockets,
+    maskPans,
+    containsSensitiveData,
+    logger,
+    hasConnector: (channel) => connectors.has(channel),
+    sendPublic: (conversation, messageId) => outbox.sendText(conversation.id, messageId),
+    nudge: async (conversation) => {
+      await pivotAndInvite(conversation, 'view_account', { kind: 'advisor' }, NUDGE_TEXT);
+    },
+  });
+
+  // The bot runs as the durable `inbound` job: a crash after the webhook's acknowledgement loses nothing.
+  const bot = new PivotBot({
+    classify: async (text) => (await classifier).classify(text),
+    hasValidInvite: (conversationId) => ledger.hasValidInvite(conversationId),
+    issuePivot: (conversation, intent) => ledger.issue(conversation.id, intent, { kind: 'bot' }),
+    lostDevice: async (conversation) => {
+      const ids = await store.conversationIdsOfUser(conversation.externalUserId);
+      await Promise.all(ids.map((id) => sessions.revokeAll(id, 'lost_device')));
+      await audit.record(conversation.id, { type: 'lost_device', actor: { kind: 'customer' } });
+      events.publish({ conversation, event: 'alert', reason: 'lost_device' });
+    },
+    lockByCustomer: async (conversation) => {
+      await ledger.lock(conversation.id, { kind: 'customer' }, 'customer_replied_lock');
+    },
+  });
+  const adapter = new GatewayBotAdapter({
+    sendText: (conversation, text) => sendPublic(conversation, text, 'bot'),
+    sendInvite: (conversation, invite) => deliverInvite(conversation, invite.url, invite.reason, 'bot'),
+  });
+
+  if (options.workers !== false) {
+    jobs.process<InboundJob>('inbound', async ({ conversationId, messageId }) => {
+      const done = `pg:{c:${conversationId}}:bot:${messageId}`;
+      if (await store.get(done)) return; // a redelivered job: the bot already answered
+      const conversation = await store.getConversation(conversationId);
+      const message = conversation ? await store.getMessage(conversationId, messageId) : undefined;
+      if (!conversation || !message || conversation.status === 'closed') return;
+      await adapter.processMessage(conversation, message, bot);
+      await store.set(done, '1', retentionSeconds);
+    });
+    outbox.register();
+  }
+  await jobs.start();
+
+  const notices = new SessionOpenedNotices({ store, sessions, events, send: (conversation, text) => sendPublic(conversation, text, 'system').then(() => undefined), logger });
+  const stopNotices = notices.start();
+
+  const webhooks: MountedRouter[] = [];
+  for (const connector of new Set(connectors.values())) {
+    if (connector.webhookPath) webhooks.push({ path: connector.webhookPath, router: connector.router() });
+  }
+
+  const advisorOf = (advisor: Advisor) => ({ kind: 'advisor' as const, id: advisor.sub });
+  const routes: MountedRouter[] = [
+    { path: '/', router: jwksRouter(keys) },
+    {
+      path: '/api',
+      router: advisorApi({
+        store,
+        cipher,
+        intents: INTENTS,
+        authenticate: (token) => advisorAuth.verify(token),
+        reply: (conversation, text, advisor) => replies.reply(conversation, text, advisor),
+        pivot: async (conversation, intent, advisor) => {
+          const pivot = await pivotAndInvite(conversation, intent, advisorOf(advisor));
+          return { pivotId: pivot.pivotId, url: pivot.url, expiresAt: pivot.expiresAt };
+        },
+        lock: (conversation, advisor) => ledger.lock(conversation.id, advisorOf(advisor), 'advisor_locked'),
+        unlock: (conversation, advisor) => ledger.unlock(conversation.id, advisorOf(advisor)),
+        close: async (conversation, advisor) => {
+          await ledger.revokeOutstanding(conversation.id, 'closed', advisorOf(advisor));
+          await sessions.revokeAll(conversation.id, 'revoked');
+          const closed = await store.updateConversation(conversation.id, { status: 'closed' });
+          await audit.record(conversation.id, { type: 'closed', actor: advisorOf(advisor) });
+          events.publish({ conversation: closed, event: 'closed' });
+          return closed;
+        },
+        audit: (conversationId, after, limit) => audit.list(conversationId, after, limit),
+      }),
+    },
+    { path: '/secure', router: securePageRouter(config) },
+    { path: '/console', router: consoleRouter(config) },
+  ];
+  if (config.devFeatures) routes.push({ path: '/sandbox', router: sandboxRouter(config) });
+
+  let shuttingDown = false;
+  const app = createHttpApp({ config, logger, ops: opsRouter({ store, metrics, isShuttingDown: () => shuttingDown }), webhooks, routes });
+  server.on('request', app);
+  server.keepAliveTimeout = 5_000;
+
+  const port = options.port ?? config.port;
+  const host = options.host ?? config.host;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address === '0.0.0.0' ? '127.0.0.1' : address.address}:${address.port}`;
+  log.info({ url, publicUrl: config.publicUrl, store: store.kind, connectors: [...connectors.keys()] }, 'gateway listening');
+
+  if (config.devFeatures && !config.advisorIdp) {
+    // The one place a token is ever printed (PRODUCT.md): a short-lived dev advisor token.
+    const devToken = await advisorAuth.mintDevToken('dev-advisor', 'Dev Advisor', 8 * 3600);
+    process.stdout.write(`\nAdvisor console (dev only): ${config.publicUrl}/console/#token=${devToken}\nSandbox: ${config.publicUrl}/sandbox/\n\n`);
+  }
+
+  return {
+    server,
+    url,
+    services: { config, store, cipher, events, jobs, keys, tokens, audit, sessions, ledger, ingest, outbox, classifier, advisorAuth, sockets, replies, connectors, metrics },
+    async close() {
+      shuttingDown = true;
+      stopNotices();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await sockets.close();
+      await closed;
+      await jobs.close();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * What each intent puts at stake (PRODUCT.md, "Risk tiers"), as data: the
+ * intent's tier, what a secure session must prove for that tier, and how long
+ * a pivot link for it may live. The bot, the ledger, the secure namespace and
+ * the identity step-up all read these tables, so a policy change is one edit.
+ */
+
+/** The canonical intent names (PRODUCT.md): the API, logs, metrics and `classify` use them. */
+export const PIVOT_INTENTS = ['none', 'view_account', 'update_profile', 'card_payment', 'credential_disclosure', 'lost_device', 'trade', 'transfer_funds', 'withdraw'] as const;
+export type PivotIntent = (typeof PIVOT_INTENTS)[number];
+
+/** A tier is always reported as its number. 0 public, 1 view, 2 change, 3 trade, 4 move_money. */
+export type Tier = 0 | 1 | 2 | 3 | 4;
+export const TIER_NAMES: Readonly<Record<Tier, string>> = Object.freeze({ 0: 'public', 1: 'view', 2: 'change', 3: 'trade', 4: 'move_money' });
+
+const TIER_OF: Readonly<Record<PivotIntent, Tier>> = Object.freeze({
+  none: 0,
+  view_account: 1,
+  update_profile: 2,
+  card_payment: 2,
+  credential_disclosure: 2,
+  lost_device: 2,
+  trade: 3,
+  transfer_funds: 4,
+  withdraw: 4,
+});
+
+export function isPivotIntent(value: unknown): value is PivotIntent {
+  return typeof value === 'string' && Object.hasOwn(TIER_OF, value);
+}
+
+export function isTier(value: unknown): value is Tier {
+  return value === 0 || value === 1 || value === 2 || value === 3 || value === 4;
+}
+
+/** @example tierOf('transfer_funds') === 4 */
+export function tierOf(intent: PivotIntent): Tier {
+  return TIER_OF[intent];
+}
+
+/**
+ * What a secure session must have proven before a conversation at this tier
+ * may go on. Cumulative by construction where PRODUCT.md says so (tier 3 is
+ * "tier 2 + consent"); tier 4 asks for multi-factor identity, and PRODUCT.md
+ * does not ask it for a consent step, so it does not.
+ *
+ * The identity step-up module refines `mfa` into concrete `acr`/`amr` values;
+ * it should extend this record rather than branch on tier numbers elsewhere.
+ */
+export interface TierRequirements {
+  /** A redeemed pivot token (every secure session has it). */
+  token: boolean;
+  /** Identity asserted by the bank's OpenID provider. */
+  idpIdentity: boolean;
+  /** An explicit consent step in the webview, recorded in the audit trail. */
+  consent: boolean;
+  /** Multi-factor assurance from the IdP (`amr`/`acr`). */
+  mfa: boolean;
+}
+
+const REQUIREMENTS: Readonly<Record<Tier, Readonly<TierRequirements>>> = Object.freeze({
+  0: Object.freeze({ token: false, idpIdentity: false, consent: false, mfa: false }),
+  1: Object.freeze({ token: true, idpIdentity: false, consent: false, mfa: false }),
+  2: Object.freeze({ token: true, idpIdentity: true, consent: false, mfa: false }),
+  3: Object.freeze({ token: true, idpIdentity: true, consent: true, mfa: false }),
+  4: Object.freeze({ token: true, idpIdentity: true, consent: false, mfa: true }),
+});
+
+export function requirementsOf(tier: Tier): Readonly<TierRequirements> {
+  return REQUIREMENTS[tier];
+}
+
+/**
+ * Pivot link lifetime per tier, before the PIVOT_TTL_SECONDS ceiling. The
+ * higher the stake, the shorter a leaked link stays useful; tier 1-2 links get
+ * the whole configured lifetime, since an SMS can take a while to be read.
+ */
+const TTL_CEILING_BY_TIER: Readonly<Record<Tier, number>> = Object.freeze({ 0: Infinity, 1: Infinity, 2: Infinity, 3: 180, 4: 120 });
+
+/** Never above `maxTtlSeconds` (PIVOT_TTL_SECONDS). @example pivotTtlSeconds('withdraw', 300) === 120 */
+export function pivotTtlSeconds(intent: PivotIntent, maxTtlSeconds: number): number {
+  return Math.max(1, Math.floor(Math.min(maxTtlSeconds, TTL_CEILING_BY_TIER[tierOf(intent)])));
+}
+
+/**
+ * Idle lifetime of a secure session that has proven `tier`: the configured
+ * SESSION_IDLE_SECONDS, capped at 30 minutes once it may move money.
+ */
+export const MOVE_MONEY_SESSION_CAP_SECONDS = 1800;
+
+export function sessionIdleSeconds(tier: Tier, idleSeconds: number): number {
+  return tier >= 4 ? Math.min(idleSeconds, MOVE_MONEY_SESSION_CAP_SECONDS) : idleSeconds;
+}

@@ -1,0 +1,95 @@
+/** The in-process queue keeps BullMQ's semantics: dedupe by job id, attempts with backoff, permanent errors. */
+import { PermanentJobError, type JobContext } from '../../src/jobs/job-queue';
+import { MemoryJobQueue } from '../../src/jobs/memory.queue';
+import { silentLogger } from '../../src/ops/logger';
+
+function queue(): MemoryJobQueue {
+  return new MemoryJobQueue(silentLogger(), { defaults: { attempts: 3, backoffMs: 1 } });
+}
+
+describe('MemoryJobQueue', () => {
+  it('holds jobs until start(), then runs each once with a copy of its data', async () => {
+    const q = queue();
+    const seen: Array<{ n: number }> = [];
+    q.process<{ n: number }>('outbound', async (data) => {
+      seen.push(data);
+    });
+    const data = { n: 1 };
+    await q.add('outbound', data);
+    data.n = 2; // the queued job keeps what was added
+    expect(seen).toEqual([]);
+    await q.start();
+    await q.idle();
+    expect(seen).toEqual([{ n: 1 }]);
+    await q.close();
+  });
+
+  it('adds a job id once, while waiting and after it finished', async () => {
+    const q = queue();
+    let runs = 0;
+    q.process('inbound', async () => {
+      runs++;
+    });
+    await q.add('inbound', {}, { jobId: 'same' });
+    await q.add('inbound', {}, { jobId: 'same' });
+    await q.start();
+    await q.idle();
+    await q.add('inbound', {}, { jobId: 'same' });
+    await q.idle();
+    expect(runs).toBe(1);
+    await q.close();
+  });
+
+  it('retries with attempt numbers until success, flagging the final attempt', async () => {
+    const q = queue();
+    const contexts: JobContext[] = [];
+    q.process('outbound', async (_data, context) => {
+      contexts.push(context);
+      if (context.attempt < 3) throw new Error('HTTP 500');
+    });
+    await q.start();
+    await q.add('outbound', {}, { attempts: 4 });
+    await q.idle();
+    expect(contexts).toEqual([
+      { attempt: 1, final: false },
+      { attempt: 2, final: false },
+      { attempt: 3, final: false },
+    ]);
+    await q.close();
+  });
+
+  it('stops after `attempts` tries, and at once on a PermanentJobError', async () => {
+    const q = queue();
+    const calls: string[] = [];
+    q.process<{ kind: string }>('outbound', async ({ kind }, context) => {
+      calls.push(`${kind}:${context.attempt}:${context.final}`);
+      throw kind === 'permanent' ? new PermanentJobError('HTTP 400') : new Error('HTTP 503');
+    });
+    await q.start();
+    await q.add('outbound', { kind: 'transient' }, { attempts: 3 });
+    await q.add('outbound', { kind: 'permanent' }, { attempts: 3 });
+    await q.idle();
+    expect(calls.sort()).toEqual(['permanent:1:false', 'transient:1:false', 'transient:2:false', 'transient:3:true']);
+    await q.close();
+  });
+
+  it('close() waits for the running job', async () => {
+    const q = queue();
+    let finished = false;
+    let release: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => {
+      q.process('inbound', async () => {
+        resolve();
+        await new Promise<void>((r) => (release = r));
+        finished = true;
+      });
+    });
+    await q.start();
+    await q.add('inbound', {});
+    await started;
+    const closing = q.close();
+    release();
+    await closing;
+    expect(finished).toBe(true);
+  });
+});

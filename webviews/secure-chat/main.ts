@@ -1,0 +1,444 @@
+/**
+ * ⑦ The customer's secure chat (PRODUCT.md, "Secure chat"; served at /secure/).
+ *
+ * - The pivot token arrives in the fragment (`#t=`), is taken out of the
+ *   address bar at once and kept in memory only; it is redeemed only when the
+ *   person taps "Open secure chat" (link scanners that run scripts must not
+ *   spend it).
+ * - After redemption the session token lives in sessionStorage (this tab
+ *   only); reconnects and reloads resume with it, never with the pivot token.
+ * - The thread is kept by message id: history and live events may overlap and
+ *   never show a message twice; in-page reconnects ask only for what came
+ *   after the last message seen. Text is rendered with textContent only.
+ */
+import { io, type Socket } from 'socket.io-client';
+import type {
+  HistoryPayload,
+  Message,
+  MessageAck,
+  SecureClientToServerEvents,
+  SecureRefusalCode,
+  SecureServerToClientEvents,
+  SessionPayload,
+  StepUpPayload,
+} from '../../src/chat/events';
+
+type State = 'idle' | 'connecting' | 'secure' | 'reconnecting' | 'ended';
+type SecureSocket = Socket<SecureServerToClientEvents, SecureClientToServerEvents>;
+
+const STORAGE_KEY = 'pg.secure.session';
+const ACK_TIMEOUT_MS = 15_000;
+const REFUSALS: readonly string[] = ['token_invalid', 'token_expired', 'token_used', 'session_invalid', 'conversation_locked', 'rate_limited', 'server_error'];
+
+const CHANNEL_NAMES: Readonly<Record<string, string>> = { sms: 'SMS', whatsapp: 'WhatsApp', messenger: 'Messenger', botframework: 'web chat', sandbox: 'the sandbox' };
+const AUTHOR_NAMES: Readonly<Record<string, string>> = { customer: 'You', advisor: 'Advisor', bot: 'Assistant', system: 'Bank' };
+const STATE_TEXT: Readonly<Record<State, string>> = { idle: 'Not connected', connecting: 'Connecting…', secure: 'Secure', reconnecting: 'Reconnecting…', ended: 'Ended' };
+
+const REFUSAL_PAGES: Readonly<Record<SecureRefusalCode, { title: string; text: string; retry?: boolean }>> = {
+  token_expired: { title: 'This link has expired', text: 'For your security, a secure link works for a few minutes only. Please ask for a new link in your chat.' },
+  token_used: { title: 'This link was already used', text: 'Each secure link opens the chat once. Please ask for a new link in your chat. If you did not open it, reply LOCK in your chat.' },
+  token_invalid: { title: 'This link is not valid', text: 'It may be incomplete or not come from your bank. Please ask for a new link in your chat.' },
+  session_invalid: { title: 'Your secure chat has ended', text: 'It ended after a while without activity, or from another device. Please ask for a new link in your chat to continue.' },
+  conversation_locked: { title: 'Secure chat is locked', text: 'For your safety, this secure chat was locked. An advisor will contact you in your usual chat.' },
+  rate_limited: { title: 'Too many attempts', text: 'Please wait a few minutes, then try again.', retry: true },
+  server_error: { title: 'Something went wrong on our side', text: 'Your link was not used. Please try again in a moment.', retry: true },
+};
+
+function element<T extends HTMLElement>(id: string): T {
+  const found = document.getElementById(id);
+  if (!found) throw new Error(`#${id} missing`);
+  return found as T;
+}
+
+const ui = {
+  status: element<HTMLParagraphElement>('status'),
+  start: element<HTMLElement>('view-start'),
+  startTitle: element<HTMLHeadingElement>('start-title'),
+  open: element<HTMLButtonElement>('open'),
+  refusal: element<HTMLElement>('view-refusal'),
+  refusalTitle: element<HTMLHeadingElement>('refusal-title'),
+  refusalText: element<HTMLParagraphElement>('refusal-text'),
+  retry: element<HTMLButtonElement>('retry'),
+  chat: element<HTMLElement>('view-chat'),
+  older: element<HTMLParagraphElement>('older'),
+  thread: element<HTMLOListElement>('thread'),
+  stepup: element<HTMLElement>('stepup'),
+  stepupLink: element<HTMLAnchorElement>('stepup-link'),
+  composer: element<HTMLFormElement>('composer'),
+  text: element<HTMLTextAreaElement>('text'),
+};
+
+// --- credentials ------------------------------------------------------------
+
+interface StoredSession {
+  sessionToken: string;
+  conversationId: string;
+}
+
+/** The pivot token, from `#t=`; the fragment is removed from the address bar before anything else runs. */
+function takeTokenFromFragment(): string | undefined {
+  const hash = window.location.hash;
+  if (!hash) return undefined;
+  history.replaceState(history.state, '', window.location.pathname + window.location.search);
+  const token = new URLSearchParams(hash.slice(1)).get('t');
+  return token && token.length < 4096 ? token : undefined;
+}
+
+function loadSession(): StoredSession | undefined {
+  try {
+    const raw = sessionStorage.getItem(STORAGE_KEY);
+    const parsed: unknown = raw ? JSON.parse(raw) : undefined;
+    if (typeof parsed === 'object' && parsed !== null && typeof (parsed as StoredSession).sessionToken === 'string') return parsed as StoredSession;
+  } catch {
+    // storage disabled or corrupt: start without
+  }
+  return undefined;
+}
+
+function saveSession(session: StoredSession | undefined): void {
+  try {
+    if (session) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
+    else sessionStorage.removeItem(STORAGE_KEY);
+  } catch {
+    // storage disabled: the chat still works until the tab is reloaded
+  }
+}
+
+let pivotToken = takeTokenFromFragment();
+let stored = loadSession();
+
+// --- thread -------------------------------------------------------------------
+
+const byId = new Map<string, HTMLLIElement>();
+let lastMessageId: string | undefined;
+/** False between (re)connect and its `history`: live messages wait so lastMessageId never skips a gap. */
+let synced = false;
+let buffered: Message[] = [];
+const divider = document.createElement('li');
+divider.className = 'divider';
+divider.setAttribute('role', 'separator');
+divider.textContent = 'Secure chat starts here';
+
+function compareIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am - bm || as - bs;
+}
+
+function timeText(iso: string): string {
+  const at = new Date(iso);
+  const today = new Date().toDateString() === at.toDateString();
+  const time = at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return today ? time : `${at.toLocaleDateString([], { day: 'numeric', month: 'short' })}, ${time}`;
+}
+
+function renderMessage(message: Message): HTMLLIElement {
+  const li = document.createElement('li');
+  const mine = message.author === 'customer';
+  li.className = `msg${mine ? ' mine' : ''}${message.channel === 'secure' ? '' : ' public'}`;
+  li.dataset.id = message.id;
+  li.dataset.channel = message.channel;
+  const meta = document.createElement('div');
+  meta.className = 'meta';
+  const author = document.createElement('span');
+  author.className = 'author';
+  author.textContent = AUTHOR_NAMES[message.author] ?? 'Bank';
+  const time = document.createElement('time');
+  time.dateTime = message.createdAt;
+  time.textContent = timeText(message.createdAt);
+  meta.append(author, time);
+  if (message.channel !== 'secure') {
+    const via = document.createElement('span');
+    via.className = 'via';
+    via.textContent = `via ${CHANNEL_NAMES[message.channel] ?? message.channel}`;
+    meta.append(via);
+  }
+  const text = document.createElement('p');
+  text.className = 'text';
+  text.textContent = message.text;
+  li.append(meta, text);
+  if (message.redacted) {
+    const flag = document.createElement('span');
+    flag.className = 'flag';
+    flag.textContent = 'Sensitive details were hidden.';
+    li.append(flag);
+  }
+  return li;
+}
+
+/** Where the secure part begins: before the first secure message. */
+function placeDivider(): void {
+  const first = ui.thread.querySelector('li.msg[data-channel="secure"]');
+  if (!first) {
+    divider.remove();
+    return;
+  }
+  if (first.previousElementSibling !== divider) ui.thread.insertBefore(divider, first);
+}
+
+function addMessage(message: Message): void {
+  if (byId.has(message.id)) return;
+  const li = renderMessage(message);
+  // Insert by id (ids are ordered); usually at the end, before any pending sends.
+  let before: Element | null = ui.thread.querySelector('li.msg.pending');
+  const confirmed = ui.thread.querySelectorAll<HTMLLIElement>('li.msg[data-id]');
+  for (let i = confirmed.length - 1; i >= 0; i--) {
+    const existing = confirmed[i];
+    if (!existing || compareIds(existing.dataset.id ?? '', message.id) < 0) break;
+    before = existing;
+  }
+  ui.thread.insertBefore(li, before);
+  byId.set(message.id, li);
+  if (synced && (!lastMessageId || compareIds(message.id, lastMessageId) > 0)) lastMessageId = message.id;
+  placeDivider();
+}
+
+function applyHistory(payload: HistoryPayload, askedAfter: string | undefined): void {
+  const gap = askedAfter !== undefined && payload.hasMore && payload.messages.length > 0 && !byId.has(payload.messages[0]?.id ?? '');
+  if (askedAfter === undefined || gap) {
+    for (const li of byId.values()) li.remove();
+    byId.clear();
+    lastMessageId = undefined;
+  }
+  ui.older.hidden = !payload.hasMore || (askedAfter !== undefined && !gap);
+  synced = true;
+  for (const message of payload.messages) addMessage(message);
+  const waiting = buffered;
+  buffered = [];
+  for (const message of waiting) addMessage(message);
+  scrollToEnd();
+}
+
+function scrollToEnd(): void {
+  window.scrollTo({ top: document.body.scrollHeight });
+}
+
+// --- sending ------------------------------------------------------------------
+
+interface PendingSend {
+  clientMessageId: string;
+  text: string;
+  li: HTMLLIElement;
+  inFlight: boolean;
+}
+
+const pending = new Map<string, PendingSend>();
+
+function newClientMessageId(): string {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function renderPending(text: string): HTMLLIElement {
+  const li = renderMessage({ id: '', conversationId: '', author: 'customer', channel: 'secure', text, createdAt: new Date().toISOString() });
+  li.classList.add('pending');
+  delete li.dataset.id;
+  const flag = document.createElement('span');
+  flag.className = 'flag';
+  flag.textContent = 'Sending…';
+  li.append(flag);
+  return li;
+}
+
+function markFailed(send: PendingSend, reason: string): void {
+  send.li.classList.add('failed');
+  const flag = send.li.querySelector('.flag');
+  if (flag) flag.textContent = reason;
+}
+
+function trySend(send: PendingSend): void {
+  if (!socket.connected || !synced || send.inFlight) return;
+  send.inFlight = true;
+  socket.timeout(ACK_TIMEOUT_MS).emit('message', { text: send.text, clientMessageId: send.clientMessageId }, (err: Error | null, ack: MessageAck) => {
+    send.inFlight = false;
+    if (!pending.has(send.clientMessageId)) return;
+    if (err) {
+      // No answer: resend later with the same clientMessageId (the server keeps one entry).
+      window.setTimeout(() => trySend(send), 2000);
+      return;
+    }
+    if (ack.ok) {
+      pending.delete(send.clientMessageId);
+      send.li.remove();
+      addMessage(ack.message);
+      scrollToEnd();
+      return;
+    }
+    if (ack.error === 'rate_limited') {
+      markFailed(send, 'Waiting: you are sending quickly…');
+      window.setTimeout(() => trySend(send), 5000);
+    } else if (ack.error === 'invalid_message') {
+      pending.delete(send.clientMessageId);
+      markFailed(send, 'Not sent: the message is empty or too long.');
+    }
+    // session_invalid / conversation_locked: the server disconnects; the refusal page explains.
+  });
+}
+
+function flushPending(): void {
+  for (const send of pending.values()) trySend(send);
+}
+
+// --- connection ---------------------------------------------------------------
+
+function setState(state: State): void {
+  ui.status.dataset.state = state;
+  ui.status.textContent = STATE_TEXT[state];
+}
+
+function show(view: 'start' | 'refusal' | 'chat'): void {
+  ui.start.hidden = view !== 'start';
+  ui.refusal.hidden = view !== 'refusal';
+  ui.chat.hidden = view !== 'chat';
+  ui.composer.hidden = view !== 'chat';
+}
+
+/** The path the page is served under (PUBLIC_URL may carry a prefix): `/prefix/secure/` → `/prefix/`. */
+function basePath(): string {
+  const path = window.location.pathname;
+  const at = path.lastIndexOf('/secure');
+  return at >= 0 ? path.slice(0, at + 1) : '/';
+}
+
+let askedAfter: string | undefined;
+
+const socket: SecureSocket = io(`${window.location.origin}/secure`, {
+  path: `${basePath()}socket.io/`,
+  autoConnect: false,
+  reconnectionDelay: 500,
+  reconnectionDelayMax: 8000,
+  auth: (cb) => {
+    askedAfter = undefined;
+    if (stored) {
+      askedAfter = lastMessageId;
+      cb(lastMessageId ? { sessionToken: stored.sessionToken, lastMessageId } : { sessionToken: stored.sessionToken });
+    } else if (pivotToken) {
+      cb({ pivotToken });
+    } else {
+      cb({});
+    }
+  },
+});
+
+socket.on('session', (payload: SessionPayload) => {
+  pivotToken = undefined; // spent: never sent again
+  stored = { sessionToken: payload.sessionToken, conversationId: payload.conversationId };
+  saveSession(stored);
+  setState('secure');
+  show('chat');
+});
+
+socket.on('history', (payload) => {
+  applyHistory(payload, askedAfter);
+  flushPending();
+  if (document.activeElement === ui.open || document.activeElement === document.body) ui.text.focus();
+});
+
+socket.on('message', (message) => {
+  if (!synced) buffered.push(message);
+  else {
+    addMessage(message);
+    scrollToEnd();
+  }
+});
+
+socket.on('stepup_required', (payload: StepUpPayload) => {
+  try {
+    const url = new URL(payload.url);
+    if (url.protocol !== 'https:' && url.hostname !== 'localhost' && url.hostname !== '127.0.0.1') return;
+    ui.stepupLink.href = url.toString();
+    ui.stepup.hidden = false;
+  } catch {
+    // not a URL: ignore
+  }
+});
+
+socket.on('connect', () => {
+  synced = false;
+  buffered = [];
+});
+
+socket.on('connect_error', (err) => {
+  synced = false;
+  const code = err.message;
+  if (!REFUSALS.includes(code)) {
+    // Network or transport: Socket.IO retries by itself.
+    setState(stored || socket.active ? 'reconnecting' : 'connecting');
+    return;
+  }
+  refuse(code as SecureRefusalCode);
+});
+
+socket.on('disconnect', (reason) => {
+  synced = false;
+  if (reason === 'io client disconnect') return;
+  setState('reconnecting');
+  // The server ended this connection (a revocation, a lock, a node going away): try to resume once;
+  // a refusal then says why.
+  if (reason === 'io server disconnect') socket.connect();
+});
+
+function refuse(code: SecureRefusalCode): void {
+  socket.disconnect();
+  const page = REFUSAL_PAGES[code];
+  if (code === 'session_invalid' || code === 'conversation_locked') {
+    stored = undefined;
+    saveSession(undefined);
+  }
+  if (code === 'token_used' || code === 'token_expired' || code === 'token_invalid') pivotToken = undefined;
+  setState(page.retry ? 'idle' : 'ended');
+  ui.refusalTitle.textContent = page.title;
+  ui.refusalText.textContent = page.text;
+  ui.retry.hidden = !page.retry;
+  show('refusal');
+  ui.refusalTitle.focus();
+}
+
+function connect(): void {
+  setState('connecting');
+  socket.connect();
+}
+
+ui.open.addEventListener('click', () => {
+  ui.open.disabled = true;
+  connect();
+});
+
+ui.retry.addEventListener('click', () => {
+  if (stored || pivotToken) connect();
+});
+
+ui.composer.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const text = ui.text.value.trim();
+  if (!text) return;
+  const send: PendingSend = { clientMessageId: newClientMessageId(), text, li: renderPending(text), inFlight: false };
+  pending.set(send.clientMessageId, send);
+  ui.thread.append(send.li);
+  ui.text.value = '';
+  scrollToEnd();
+  trySend(send);
+});
+
+ui.text.addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    ui.composer.requestSubmit();
+  }
+});
+
+// --- start ----------------------------------------------------------------------
+
+if (stored) {
+  // This tab already has a session (a reload): resume without any link.
+  show('chat');
+  connect();
+} else if (pivotToken) {
+  show('start');
+  ui.startTitle.focus();
+} else {
+  ui.refusalTitle.textContent = 'Open your secure link';
+  ui.refusalText.textContent = 'Tap "Continue securely" in your chat to open this page.';
+  show('refusal');
+}
