@@ -1,8 +1,10 @@
 /**
  * The connectors this deployment has: each is enabled exactly when its
  * credentials are configured (PRODUCT.md); the sandbox only outside
- * production. The composition root mounts every distinct connector's
- * `router()` at its `webhookPath` and hands the map to the outbox.
+ * production, and so is a Bot Framework channel without `MicrosoftAppId`
+ * (botbuilder then disables authentication). The composition root mounts
+ * every distinct connector's `router()` at its `webhookPath` and hands the
+ * map to the outbox.
  *
  * `whatsapp` is served by the Cloud API, by Twilio's WhatsApp senders, or by
  * both: then a `WhatsAppRoute` answers each customer through the door they
@@ -14,6 +16,7 @@
  */
 import type { PublicChannel } from '../src/messages';
 import type { Connector, ConnectorContext } from './connector';
+import { createBotFrameworkConnector } from './botframework/botframework.connector';
 import { createMessengerConnector } from './messenger/messenger.connector';
 import { WhatsAppRoute } from './reply-route';
 import { createSandboxConnector } from './sandbox/sandbox.connector';
@@ -30,6 +33,8 @@ export function createConnectors(ctx: ConnectorContext): Map<PublicChannel, Conn
   if (config.messenger) connectors.set('messenger', createMessengerConnector(ctx));
   if (cloud && !twilio) connectors.set('whatsapp', cloud);
   else if (cloud || twilio) connectors.set('whatsapp', new WhatsAppRoute(ctx.store, cloud, twilio?.whatsApp()));
+  // Bot Framework: authenticated with MicrosoftAppId; without it only outside production (the Emulator, tests).
+  if (config.botFramework || config.devFeatures) connectors.set('botframework', createBotFrameworkConnector(ctx));
   if (config.devFeatures) connectors.set('sandbox', createSandboxConnector(ctx));
 
   const log = ctx.logger.child({ component: 'connectors' });

@@ -44,6 +44,9 @@ for (const name of existsSync(webviews) ? readdirSync(webviews) : []) {
     if (file.endsWith('.html') || file.endsWith('.css') || file.endsWith('.svg') || file.endsWith('.png')) cpSync(join(src, file), join(out, file));
   }
 }
+// Train the intent classifier now and cache it (node_modules/.cache/pivot-gateway),
+// so `npm start` loads it instead of spending seconds training at each start.
+execFileSync(process.execPath, ['-e', "require('./dist/src/bot/intents.js').IntentClassifier.shared().catch((e) => { console.error(e); process.exit(1); })"], { stdio: 'inherit', cwd: root });
 mkdirSync(dirname(stamp), { recursive: true });
 writeFileSync(stamp, new Date().toISOString());
 process.stderr.write(`pivot-gateway: built in ${Date.now() - started} ms\n`);

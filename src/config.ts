@@ -87,6 +87,9 @@ const envSchema = z.object({
   CUSTOMER_IDP_ISSUER: url('http'),
   CUSTOMER_IDP_CLIENT_ID: optionalText,
   CUSTOMER_IDP_CLIENT_SECRET: optionalText,
+  CUSTOMER_IDP_MFA_ACR: optionalText,
+  CUSTOMER_IDP_MFA_AMR: optionalText,
+  MESSENGER_APP_ID: optionalText,
   ALLOWED_EMBED_ORIGINS: optionalText,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
 });
@@ -119,7 +122,10 @@ export interface Config {
   twilioApiUrl: string;
   botFramework?: { appId: string; appPassword?: string; appType: string; tenantId?: string };
   advisorIdp?: { jwksUrl: string; issuer: string; audience: string };
-  customerIdp?: { issuer: string; clientId: string; clientSecret?: string };
+  /** `mfaAcr`/`mfaAmr`: the values that show multi-factor authentication; unset = the policy's defaults (src/pivot/policy.ts). */
+  customerIdp?: { issuer: string; clientId: string; clientSecret?: string; mfaAcr?: string[]; mfaAmr?: string[] };
+  /** MESSENGER_APP_ID: lets the secure page ask the Messenger Extensions SDK for its context (background binding). */
+  messengerAppId?: string;
   allowedEmbedOrigins: string[];
   logLevel: string;
   /** The sandbox channel and gateway-minted advisor tokens: never in production. */
@@ -166,6 +172,14 @@ function parseOrigins(raw: string | undefined): string[] {
     }
     return parsed.origin;
   });
+}
+
+/** A comma-separated list of `acr`/`amr` values (no spaces inside a value). */
+function valueList<K extends string>(name: string, key: K, raw: string | undefined): Partial<Record<K, string[]>> {
+  if (raw === undefined) return {};
+  const values = raw.split(',').map((v) => v.trim()).filter(Boolean);
+  if (values.length === 0 || values.some((v) => /\s/.test(v))) throw new ConfigError([`${name}: expected a comma-separated list of values, got ${JSON.stringify(raw)}`]);
+  return { [key]: values } as Partial<Record<K, string[]>>;
 }
 
 /** All-or-nothing groups: a connector is enabled exactly when its credentials are set. */
@@ -239,7 +253,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   const whatsapp = group('the WhatsApp connector', { WHATSAPP_APP_SECRET: e.WHATSAPP_APP_SECRET, WHATSAPP_VERIFY_TOKEN: e.WHATSAPP_VERIFY_TOKEN, WHATSAPP_ACCESS_TOKEN: e.WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID: e.WHATSAPP_PHONE_NUMBER_ID }, () => ({ appSecret: e.WHATSAPP_APP_SECRET!, verifyToken: e.WHATSAPP_VERIFY_TOKEN!, accessToken: e.WHATSAPP_ACCESS_TOKEN!, phoneNumberId: e.WHATSAPP_PHONE_NUMBER_ID! }), problems);
   const twilio = group('the Twilio connector', { TWILIO_ACCOUNT_SID: e.TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN: e.TWILIO_AUTH_TOKEN, TWILIO_FROM: e.TWILIO_FROM }, () => ({ accountSid: e.TWILIO_ACCOUNT_SID!, authToken: e.TWILIO_AUTH_TOKEN!, from: e.TWILIO_FROM! }), problems);
   const advisorIdp = group('bank-issued advisor tokens', { ADVISOR_JWKS_URL: e.ADVISOR_JWKS_URL, ADVISOR_ISSUER: e.ADVISOR_ISSUER, ADVISOR_AUDIENCE: e.ADVISOR_AUDIENCE }, () => ({ jwksUrl: e.ADVISOR_JWKS_URL!, issuer: e.ADVISOR_ISSUER!, audience: e.ADVISOR_AUDIENCE! }), problems);
-  const customerIdp = group('customer step-up', { CUSTOMER_IDP_ISSUER: e.CUSTOMER_IDP_ISSUER, CUSTOMER_IDP_CLIENT_ID: e.CUSTOMER_IDP_CLIENT_ID }, () => ({ issuer: e.CUSTOMER_IDP_ISSUER!, clientId: e.CUSTOMER_IDP_CLIENT_ID!, clientSecret: e.CUSTOMER_IDP_CLIENT_SECRET }), problems);
+  const customerIdp = group('customer step-up', { CUSTOMER_IDP_ISSUER: e.CUSTOMER_IDP_ISSUER, CUSTOMER_IDP_CLIENT_ID: e.CUSTOMER_IDP_CLIENT_ID }, () => ({ issuer: e.CUSTOMER_IDP_ISSUER!, clientId: e.CUSTOMER_IDP_CLIENT_ID!, clientSecret: e.CUSTOMER_IDP_CLIENT_SECRET, ...valueList('CUSTOMER_IDP_MFA_ACR', 'mfaAcr', e.CUSTOMER_IDP_MFA_ACR), ...valueList('CUSTOMER_IDP_MFA_AMR', 'mfaAmr', e.CUSTOMER_IDP_MFA_AMR) }), problems);
   const botFramework = e.MicrosoftAppId ? { appId: e.MicrosoftAppId, appPassword: e.MicrosoftAppPassword, appType: e.MicrosoftAppType ?? 'MultiTenant', tenantId: e.MicrosoftAppTenantId } : undefined;
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -264,6 +278,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     botFramework,
     advisorIdp,
     customerIdp,
+    messengerAppId: e.MESSENGER_APP_ID,
     allowedEmbedOrigins,
     logLevel: e.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
     devFeatures: !production,

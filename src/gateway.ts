@@ -10,6 +10,7 @@
  * `/secure` namespace → history + live chat.
  */
 import { createServer, type Server } from 'node:http';
+import express from 'express';
 import type { AddressInfo } from 'node:net';
 import { createConnectors } from '../connectors/registry';
 import type { Connector } from '../connectors/connector';
@@ -30,6 +31,8 @@ import type { Config } from './config';
 import { ConversationEvents } from './conversation-events';
 import { GatewayError } from './errors';
 import { createIngest, type InboundJob, type Ingest } from './ingest';
+import { identityRouter } from './identity/return.route';
+import { IdentityStepUp } from './identity/stepup';
 import { createJobQueue } from './jobs/create-job-queue';
 import type { JobQueue } from './jobs/job-queue';
 import type { Conversation, PublicChannel } from './messages';
@@ -48,6 +51,7 @@ import { PivotLedger } from './pivot/ledger';
 import { isPivotIntent } from './pivot/policy';
 import { PivotTokens } from './pivot/token';
 import { createStore } from './store/create-store';
+import { keys as storeKeys } from './store/keys';
 import type { Store } from './store/store';
 import type { TextCipher } from './store/text-cipher';
 
@@ -82,6 +86,7 @@ export interface GatewayServices {
   replies: AdvisorReplies;
   connectors: ReadonlyMap<PublicChannel, Connector>;
   metrics: Metrics;
+  identity: IdentityStepUp;
 }
 
 export interface Gateway {
@@ -107,7 +112,7 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
   const sessions = new SecureSessions(store, events, audit, { idleSeconds: config.sessionIdleSeconds, rateLimits });
   const ledger = new PivotLedger(store, tokens, audit, events, sessions, rateLimits, { publicUrl: config.publicUrl, maxTtlSeconds: config.pivotTtlSeconds, logger });
   // Training takes seconds: it runs while the gateway already listens; bot jobs wait for it (they are durable).
-  const classifier = IntentClassifier.train();
+  const classifier = IntentClassifier.shared();
   classifier.catch((err: unknown) => log.error({ err }, 'intent classifier failed to train: bot jobs will retry'));
   const jobs = await createJobQueue(config.redisUrl, logger);
   const deliveries = new DeliveryLedger(store, logger);
@@ -140,8 +145,15 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
   }
 
   const advisorAuth = await AdvisorAuth.create(advisorAuthOptions(config, logger));
-  const server = createServer();
-  const sockets = attachSocketServer(server, { config, logger, store, events, ledger, sessions, advisorAuth, metrics, redisUrl: config.redisUrl, maskPans });
+  // Step-up to the bank's OpenID provider per risk tier; without CUSTOMER_IDP_* it says why tiers >= 2 cannot complete.
+  const identity = new IdentityStepUp({ config, store, sessions, audit, events, keys, logger });
+  identity.warmUp();
+  // Express must be the server's request listener before Socket.IO attaches:
+  // engine.io takes over the listeners present then, and answers its own
+  // `/socket.io/` requests before Express can.
+  const expressApp = express().disable('x-powered-by');
+  const server = createServer(expressApp);
+  const sockets = attachSocketServer(server, { config, logger, store, events, ledger, sessions, advisorAuth, metrics, redisUrl: config.redisUrl, maskPans, stepUp: identity.stepUp, identity: identity.hooks() });
 
   const replies = new AdvisorReplies({
     store,
@@ -162,10 +174,16 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
   const bot = new PivotBot({
     classify: async (text) => (await classifier).classify(text),
     hasValidInvite: (conversationId) => ledger.hasValidInvite(conversationId),
+    currentInviteIntent: async (conversationId) => {
+      const jti = await store.get(storeKeys.currentPivot(conversationId));
+      return jti === undefined ? undefined : (await ledger.record(conversationId, jti))?.intent;
+    },
     issuePivot: (conversation, intent) => ledger.issue(conversation.id, intent, { kind: 'bot' }),
     lostDevice: async (conversation) => {
       const ids = await store.conversationIdsOfUser(conversation.externalUserId);
       await Promise.all(ids.map((id) => sessions.revokeAll(id, 'lost_device')));
+      // An unredeemed link may sit on the lost device too: revoke it, so the bot's invite below is a fresh one.
+      await Promise.all(ids.map((id) => ledger.revokeOutstanding(id, 'revoked', { kind: 'customer' })));
       await audit.record(conversation.id, { type: 'lost_device', actor: { kind: 'customer' } });
       events.publish({ conversation, event: 'alert', reason: 'lost_device' });
     },
@@ -180,7 +198,7 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
 
   if (options.workers !== false) {
     jobs.process<InboundJob>('inbound', async ({ conversationId, messageId }) => {
-      const done = `pg:{c:${conversationId}}:bot:${messageId}`;
+      const done = storeKeys.botAnswered(conversationId, messageId);
       if (await store.get(done)) return; // a redelivered job: the bot already answered
       const conversation = await store.getConversation(conversationId);
       const message = conversation ? await store.getMessage(conversationId, messageId) : undefined;
@@ -226,16 +244,18 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
           return closed;
         },
         audit: (conversationId, after, limit) => audit.list(conversationId, after, limit),
+        describe: (conversation) => identity.describe(conversation),
+        assertion: (conversation, advisor) => identity.assertionFor(conversation, advisorOf(advisor)),
       }),
     },
+    { path: '/secure', router: identityRouter({ identity, config }) },
     { path: '/secure', router: securePageRouter(config) },
     { path: '/console', router: consoleRouter(config) },
   ];
   if (config.devFeatures) routes.push({ path: '/sandbox', router: sandboxRouter(config) });
 
   let shuttingDown = false;
-  const app = createHttpApp({ config, logger, ops: opsRouter({ store, metrics, isShuttingDown: () => shuttingDown }), webhooks, routes });
-  server.on('request', app);
+  expressApp.use(createHttpApp({ config, logger, ops: opsRouter({ store, metrics, isShuttingDown: () => shuttingDown }), webhooks, routes }));
   server.keepAliveTimeout = 5_000;
 
   const port = options.port ?? config.port;
@@ -251,7 +271,7 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address === '0.0.0.0' ? '127.0.0.1' : address.address}:${address.port}`;
   log.info({ url, publicUrl: config.publicUrl, store: store.kind, connectors: [...connectors.keys()] }, 'gateway listening');
 
-  if (config.devFeatures && !config.advisorIdp) {
+  if (config.env === 'development' && !config.advisorIdp) {
     // The one place a token is ever printed (PRODUCT.md): a short-lived dev advisor token.
     const devToken = await advisorAuth.mintDevToken('dev-advisor', 'Dev Advisor', 8 * 3600);
     process.stdout.write(`\nAdvisor console (dev only): ${config.publicUrl}/console/#token=${devToken}\nSandbox: ${config.publicUrl}/sandbox/\n\n`);
@@ -260,7 +280,7 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
   return {
     server,
     url,
-    services: { config, store, cipher, events, jobs, keys, tokens, audit, sessions, ledger, ingest, outbox, classifier, advisorAuth, sockets, replies, connectors, metrics },
+    services: { config, store, cipher, events, jobs, keys, tokens, audit, sessions, ledger, ingest, outbox, classifier, advisorAuth, sockets, replies, connectors, metrics, identity },
     async close() {
       shuttingDown = true;
       stopNotices();

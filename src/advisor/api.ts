@@ -36,6 +36,8 @@ export interface AdvisorApiDeps {
   audit: (conversationId: string, after: string | undefined, limit: number) => Promise<{ items: unknown[]; next: string | null }>;
   /** Extra read-only views (e.g. the identity a conversation is linked to). */
   describe?: (conversation: Conversation) => Promise<Record<string, unknown>>;
+  /** A short-lived identity assertion for the bank (`typ: pivot-assertion+jwt`), when a live session proved one. */
+  assertion?: (conversation: Conversation, advisor: Advisor) => Promise<{ assertion: string; expiresAt: string }>;
   intents: readonly string[];
 }
 
@@ -135,6 +137,14 @@ export function advisorApi(deps: AdvisorApiDeps): Router {
       res.json(await deps[action](conversation, advisorOf(req)));
     });
   }
+
+  router.get('/conversations/:id/assertion', async (req, res) => {
+    parse(noBody, Object.keys(req.query).length === 0 ? undefined : req.query, 'query');
+    const conversation = await conversationOf(req);
+    if (!deps.assertion) throw new GatewayError('GW_ERR_STEPUP_UNAVAILABLE');
+    res.set('Cache-Control', 'no-store');
+    res.json(await deps.assertion(conversation, advisorOf(req)));
+  });
 
   router.get('/conversations/:id/audit', async (req, res) => {
     const query = parse(auditQuery, req.query, 'query');

@@ -27,6 +27,11 @@ export const AUDIT_EVENT_TYPES = [
   'stepped_up',
   'lost_device',
   'closed',
+  'stepup_refused',
+  'identity_linked',
+  'binding',
+  'binding_refused',
+  'assertion_issued',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

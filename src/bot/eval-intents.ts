@@ -143,8 +143,9 @@ export function formatReport(report: EvalReport): string {
 }
 
 /** Trains on `train`, classifies `heldout`; what both the CLI and the tests measure. */
-export async function evaluateHeldout(): Promise<{ report: EvalReport; predictions: Prediction[] }> {
-  const classifier = await IntentClassifier.train(loadIntentCorpus('train'));
+/** Scores `classifier` (default: one freshly trained on the train split) on the held-out split. */
+export async function evaluateHeldout(given?: IntentClassifier): Promise<{ report: EvalReport; predictions: Prediction[] }> {
+  const classifier = given ?? (await IntentClassifier.train(loadIntentCorpus('train')));
   const heldout = loadIntentCorpus('heldout');
   const predictions: Prediction[] = [];
   for (const language of LANGUAGES) {

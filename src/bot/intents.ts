@@ -32,8 +32,11 @@
  * (`IntentClassifier.train()`); it is deterministic; nothing is written to
  * disk and nothing is logged.
  */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { LANGUAGES, isLanguage, loadCorpusFile, type CorpusSplit, type Language } from './intent-corpus';
+import { dirname, join } from 'node:path';
+import { LANGUAGES, findPackageRoot, isLanguage, loadCorpusFile, type CorpusSplit, type Language } from './intent-corpus';
 import { MASK_BULLET, REMOVED_MARKER, redact } from './redact';
 
 export { LANGUAGES, type Language } from './intent-corpus';
@@ -136,6 +139,8 @@ interface NlpJs {
   train(): Promise<unknown>;
   process(locale: string, utterance: string): Promise<NlpJsResult>;
   guessLanguage(utterance: string): string | undefined;
+  export(minified?: boolean): string;
+  import(data: string): void;
 }
 interface NlpJsSettings {
   languages: string[];
@@ -148,6 +153,15 @@ interface NlpJsSettings {
 type NlpJsConstructor = new (settings: NlpJsSettings) => NlpJs;
 
 const requireCjs = createRequire(__filename);
+
+const NLP_SETTINGS: NlpJsSettings = {
+  languages: [...LANGUAGES],
+  autoSave: false,
+  autoLoad: false,
+  forceNER: false,
+  calculateSentiment: false,
+  nlu: { log: false, spellCheck: true, useNoneFeature: true },
+};
 
 function loadNlpJs(): { Nlp: NlpJsConstructor; plugins: unknown[] } {
   const nlp: unknown = requireCjs('@nlpjs/nlp');
@@ -375,6 +389,22 @@ interface SparseExample {
  * Multinomial logistic regression trained with AdaGrad and a little L2, in a
  * fixed order (seeded shuffle), so the same corpus always gives the same model.
  */
+interface LinearSnapshot {
+  /** Feature keys in id order. */
+  vocabulary: string[];
+  /** Float64 little-endian, base64. */
+  weights: string;
+  bias: string;
+  classes: number;
+}
+
+/** A trained classifier on disk: both models, keyed by what produced them. */
+interface ModelSnapshot {
+  key: string;
+  nlp: string;
+  linear: LinearSnapshot;
+}
+
 class SoftmaxRegression {
   private constructor(
     private readonly vocabulary: ReadonlyMap<string, number>,
@@ -464,6 +494,23 @@ class SoftmaxRegression {
     for (let c = 0; c < classes; c += 1) out[c] = (out[c] ?? 0) / sum;
   }
 
+  toJSON(): LinearSnapshot {
+    return {
+      vocabulary: [...this.vocabulary.keys()],
+      weights: Buffer.from(this.weights.buffer, this.weights.byteOffset, this.weights.byteLength).toString('base64'),
+      bias: Buffer.from(this.bias.buffer, this.bias.byteOffset, this.bias.byteLength).toString('base64'),
+      classes: this.classes,
+    };
+  }
+
+  static fromJSON(snapshot: LinearSnapshot): SoftmaxRegression {
+    const floats = (b64: string) => {
+      const bytes = Buffer.from(b64, 'base64');
+      return new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    };
+    return new SoftmaxRegression(new Map(snapshot.vocabulary.map((key, id) => [key, id])), floats(snapshot.weights), floats(snapshot.bias), snapshot.classes);
+  }
+
   /** Class probabilities; features never seen in training are ignored. */
   predict(features: ReadonlyMap<string, number>): Float64Array {
     const known = [...features].filter(([key]) => this.vocabulary.has(key));
@@ -519,14 +566,7 @@ export class IntentClassifier {
    */
   static async train(corpus: IntentCorpus = loadIntentCorpus('train')): Promise<IntentClassifier> {
     const { Nlp, plugins } = loadNlpJs();
-    const nlp = new Nlp({
-      languages: [...LANGUAGES],
-      autoSave: false,
-      autoLoad: false,
-      forceNER: false,
-      calculateSentiment: false,
-      nlu: { log: false, spellCheck: true, useNoneFeature: true },
-    });
+    const nlp = new Nlp(NLP_SETTINGS);
     for (const plugin of plugins) nlp.use(plugin);
     const samples: Array<{ features: Map<string, number>; label: number }> = [];
     for (const language of LANGUAGES) {
@@ -538,6 +578,52 @@ export class IntentClassifier {
     }
     await nlp.train();
     return new IntentClassifier(nlp, SoftmaxRegression.train(samples, INTENTS.length), buildLexicon(corpus));
+  }
+
+  private static trained?: Promise<IntentClassifier>;
+
+  /**
+   * The classifier of the repository's corpus, trained once per process and
+   * cached on disk (`node_modules/.cache/pivot-gateway/`), keyed by a hash of
+   * the corpus and of this module's code: `npm install` (the build) trains it,
+   * `npm start` and every test process load it in well under a second. A
+   * missing or stale cache is retrained, never trusted.
+   */
+  static shared(): Promise<IntentClassifier> {
+    IntentClassifier.trained ??= IntentClassifier.loadOrTrain();
+    IntentClassifier.trained.catch(() => {
+      IntentClassifier.trained = undefined; // let the next caller try again
+    });
+    return IntentClassifier.trained;
+  }
+
+  private static async loadOrTrain(): Promise<IntentClassifier> {
+    const corpus = loadIntentCorpus('train');
+    const key = createHash('sha256').update(JSON.stringify(corpus)).update(readFileSync(__filename)).digest('hex').slice(0, 32);
+    const file = join(findPackageRoot(), 'node_modules', '.cache', 'pivot-gateway', `intents-${key}.json`);
+    try {
+      const snapshot = JSON.parse(readFileSync(file, 'utf8')) as ModelSnapshot;
+      if (snapshot.key === key) return IntentClassifier.fromSnapshot(snapshot, corpus);
+    } catch {
+      // no cache yet (or unreadable): train below
+    }
+    const classifier = await IntentClassifier.train(corpus);
+    try {
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(`${file}.${process.pid}`, JSON.stringify({ key, nlp: classifier.nlp.export(true), linear: classifier.linear.toJSON() } satisfies ModelSnapshot));
+      renameSync(`${file}.${process.pid}`, file); // atomic: a concurrent reader sees all or nothing
+    } catch {
+      // a read-only install still works, it just trains at each start
+    }
+    return classifier;
+  }
+
+  private static fromSnapshot(snapshot: ModelSnapshot, corpus: IntentCorpus): IntentClassifier {
+    const { Nlp, plugins } = loadNlpJs();
+    const nlp = new Nlp(NLP_SETTINGS);
+    for (const plugin of plugins) nlp.use(plugin);
+    nlp.import(snapshot.nlp);
+    return new IntentClassifier(nlp, SoftmaxRegression.fromJSON(snapshot.linear), buildLexicon(corpus));
   }
 
   /** The language whose training vocabulary covers `text` best; nlp.js's guesser breaks ties. */

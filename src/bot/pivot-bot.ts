@@ -17,10 +17,15 @@
  * - Tier 0: left to the advisor (no reply).
  * - Tier >= 1: a pivot invite with a one-line reason, unless an unredeemed
  *   invite is still valid and the customer did not ask for a new link.
+ *   "new link" keeps the intent of the invite it replaces ("new link" alone
+ *   reads as anything to the classifier), or the message's own when that
+ *   needs a higher tier.
+ * - A locked secure channel mints nothing: the customer is told it is locked.
  * - `credential_disclosure`: warn first; `lost_device`: revoke every secure
  *   session of that platform user and alert advisors, then pivot.
  */
 import { ActivityHandler, ActivityTypes, CardFactory, type TurnContext } from 'botbuilder';
+import { isGatewayError } from '../errors';
 import type { Conversation } from '../messages';
 import type { PivotIntent } from '../pivot/policy';
 import { tierOf } from '../pivot/policy';
@@ -38,6 +43,8 @@ export interface PivotBotDeps {
   classify: (text: string) => Promise<Classification> | Classification;
   /** An unredeemed, unexpired pivot exists for this conversation. */
   hasValidInvite: (conversationId: string) => Promise<boolean>;
+  /** The intent of the conversation's newest invite while its record lives (redeemed or not). */
+  currentInviteIntent: (conversationId: string) => Promise<PivotIntent | undefined>;
   /** Mints a pivot (revoking an older unredeemed one) and returns its link. */
   issuePivot: (conversation: Conversation, intent: Exclude<PivotIntent, 'none'>) => Promise<{ url: string }>;
   /** Revokes every secure session of every conversation of this platform user; alerts advisors. */
@@ -77,7 +84,15 @@ export class PivotBot extends ActivityHandler {
       await context.sendActivity(replies.inviteStillValid(lang));
       return;
     }
-    const { url } = await this.deps.issuePivot(conversation, intent);
+    let url: string;
+    try {
+      ({ url } = await this.deps.issuePivot(conversation, intent));
+    } catch (err) {
+      // Locked (customer LOCK, replayed link): only an advisor unlocks; a retry of this job would not help.
+      if (!isGatewayError(err, 'GW_ERR_CONVERSATION_LOCKED')) throw err;
+      await context.sendActivity(replies.locked(lang));
+      return;
+    }
     const card = CardFactory.heroCard('', replies.why(intent, lang), undefined, [{ type: 'openUrl', title: CONTINUE_SECURELY[lang], value: url }]);
     await context.sendActivity({ type: ActivityTypes.Message, text: replies.why(intent, lang), attachments: [card] });
   }
@@ -98,7 +113,9 @@ export class PivotBot extends ActivityHandler {
     const classified = await this.deps.classify(text);
     const lang = languageOf(classified.language);
     const fromRedaction = data.redacted ? intentFromRedaction(text) : undefined;
-    const intent: PivotIntent = fromRedaction ?? classified.intent;
+    const askedForNewLink = NEW_LINK.test(text);
+    const previous = askedForNewLink ? await this.deps.currentInviteIntent(conversation.id) : undefined;
+    const intent: PivotIntent = fromRedaction ?? (previous !== undefined && tierOf(previous) >= tierOf(classified.intent) ? previous : classified.intent);
     if (intent === 'none' || tierOf(intent) === 0) return; // tier 0 stays on the public channel, for the advisor
 
     if (intent === 'credential_disclosure') await context.sendActivity(replies.credentialWarning(lang));
@@ -106,6 +123,6 @@ export class PivotBot extends ActivityHandler {
       await this.deps.lostDevice(conversation);
       await context.sendActivity(replies.lostDevice(lang));
     }
-    await this.invite(context, conversation, intent, lang, NEW_LINK.test(text));
+    await this.invite(context, conversation, intent, lang, askedForNewLink);
   }
 }

@@ -78,13 +78,19 @@ export class AdvisorReplies {
    *   GW_ERR_SENSITIVE_ON_PUBLIC_CHANNEL, GW_ERR_CHANNEL_UNAVAILABLE, GW_ERR_STORE_UNAVAILABLE
    */
   async deliverAdvisorReply(conversationId: string, text: string, advisor: AdvisorIdentity, options: ReplyOptions = {}): Promise<Message> {
-    const conversation = await this.deps.store.getConversation(conversationId);
+    // The three reads are independent: one pipelined round trip to Redis instead of three.
+    const [conversation, secure] = await Promise.all([this.deps.store.getConversation(conversationId), this.secureActive(conversationId)]);
     if (!conversation) throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
-    return this.reply(conversation, text, advisor, options);
+    return this.route(conversation, conversation.secure !== 'locked' && secure, text, advisor, options);
   }
 
   /** The same, for a caller that already read the conversation (the REST API). */
-  async reply(conversation: Conversation, rawText: string, advisor: AdvisorIdentity, options: ReplyOptions = {}): Promise<Message> {
+  async reply(conversation: Conversation, text: string, advisor: AdvisorIdentity, options: ReplyOptions = {}): Promise<Message> {
+    const secure = conversation.secure !== 'locked' && (await this.secureActive(conversation.id));
+    return this.route(conversation, secure, text, advisor, options);
+  }
+
+  private async route(conversation: Conversation, secure: boolean, rawText: string, advisor: AdvisorIdentity, options: ReplyOptions): Promise<Message> {
     const { deps } = this;
     const conversationId = conversation.id;
     if (conversation.status === 'closed') throw new GatewayError('GW_ERR_CONVERSATION_CLOSED', conversationId);
@@ -93,7 +99,6 @@ export class AdvisorReplies {
     const clean = normaliseText(rawText, maxTextLength + 1).trim();
     if (clean.length === 0 || clean.length > maxTextLength) throw new GatewayError('GW_ERR_VALIDATION', `text must be 1-${maxTextLength} characters`);
 
-    const secure = await this.secureActive(conversation);
     const sendPublic = secure ? undefined : deps.sendPublic;
     if (!secure) {
       if (deps.containsSensitiveData?.(clean)) throw new GatewayError('GW_ERR_SENSITIVE_ON_PUBLIC_CHANNEL');
@@ -123,10 +128,10 @@ export class AdvisorReplies {
     return message;
   }
 
-  private async secureActive(conversation: Conversation): Promise<boolean> {
-    if (conversation.secure === 'locked') return false;
-    if ((await this.deps.store.get(keys.secureLock(conversation.id))) !== undefined) return false;
-    return this.deps.sessions.hasActive(conversation.id);
+  /** A session is active (connected or resumable) and no lock key exists; the caller also checks `conversation.secure`. */
+  private async secureActive(conversationId: string): Promise<boolean> {
+    const [lock, active] = await Promise.all([this.deps.store.get(keys.secureLock(conversationId)), this.deps.sessions.hasActive(conversationId)]);
+    return lock === undefined && active;
   }
 
   private async maybeNudge(conversation: Conversation): Promise<void> {

@@ -55,11 +55,68 @@ export interface SendMessagePayload {
 
 export type MessageAck = { ok: true; message: Message } | { ok: false; error: MessageErrorCode };
 
+/**
+ * Why a `stepup_required` was sent. `unavailable`: no identity provider is
+ * configured (CUSTOMER_IDP_*), tiers >= 2 cannot complete here: no `url`.
+ */
+export const STEPUP_REASONS = ['identity_required', 'mfa_required', 'reauthentication_required', 'unavailable', 'failed', 'cancelled', 'identity_mismatch'] as const;
+export type StepUpReason = (typeof STEPUP_REASONS)[number];
+
 export interface StepUpPayload {
   /** The tier the conversation's intent needs. */
   tier: number;
-  /** The identity provider's authorization request. */
-  url: string;
+  /** The identity provider's authorization request; absent when the step-up cannot happen here (`reason: 'unavailable'`). */
+  url?: string;
+  reason?: StepUpReason;
+  /** The same in plain English, for integrators (the page has its own wording per `reason`). */
+  message?: string;
+  /**
+   * Proves on return that the same browser started the step-up: the page stores it
+   * as the cookie `pg_stepup` (path `/secure/return`) just before it goes to `url`.
+   */
+  returnKey?: string;
+}
+
+/** Tier 3: what the customer is asked to agree to, before a trade goes on. */
+export interface ConsentRequestPayload {
+  tier: number;
+  intent: string;
+  /** What the advisor said the trade is (their latest message), or the intent's description. */
+  summary: string;
+  /** Send it back in `consent`: a consent answers exactly what was shown. */
+  consentId: string;
+}
+
+export interface ConsentPayload {
+  consentId: string;
+  accept: true;
+}
+
+export const CONSENT_ERRORS = ['invalid_request', 'not_expected', 'stepup_required', 'consent_expired', 'session_invalid'] as const;
+export type ConsentErrorCode = (typeof CONSENT_ERRORS)[number];
+export type ConsentAck = { ok: true; tier: number } | { ok: false; error: ConsentErrorCode };
+
+/** The gateway asks a page opened from Messenger for its Messenger Extensions context. */
+export interface BindingRequestPayload {
+  platform: 'messenger';
+  appId: string;
+}
+
+export interface BindingPayload {
+  platform: 'messenger';
+  /** `thread_context.signed_request` from `MessengerExtensions.getContext`. */
+  signedRequest: string;
+}
+
+export const BINDING_ERRORS = ['invalid_request', 'unavailable', 'signature_invalid', 'expired', 'psid_mismatch'] as const;
+export type BindingErrorCode = (typeof BINDING_ERRORS)[number];
+export type BindingAck = { ok: true } | { ok: false; error: BindingErrorCode };
+
+/** A short-lived JWS (`typ: pivot-assertion+jwt`) the bank verifies against `/.well-known/jwks.json`. */
+export interface AssertionPayload {
+  assertion: string;
+  /** ISO 8601. */
+  expiresAt: string;
 }
 
 export interface SecureServerToClientEvents {
@@ -67,10 +124,15 @@ export interface SecureServerToClientEvents {
   history: (payload: HistoryPayload) => void;
   message: (message: Message) => void;
   stepup_required: (payload: StepUpPayload) => void;
+  consent_required: (payload: ConsentRequestPayload) => void;
+  binding_requested: (payload: BindingRequestPayload) => void;
+  assertion: (payload: AssertionPayload) => void;
 }
 
 export interface SecureClientToServerEvents {
   message: (payload: SendMessagePayload, ack: (result: MessageAck) => void) => void;
+  consent: (payload: ConsentPayload, ack: (result: ConsentAck) => void) => void;
+  binding: (payload: BindingPayload, ack: (result: BindingAck) => void) => void;
 }
 
 export interface WatchPayload {

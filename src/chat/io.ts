@@ -25,6 +25,7 @@ import { createShardedAdapter } from '@socket.io/redis-adapter';
 import { createAdapter as createStreamsAdapter } from '@socket.io/redis-streams-adapter';
 import express from 'express';
 import { Redis } from 'ioredis';
+import { closeRedisClient } from '../store/redis.store';
 import { Server, type Namespace } from 'socket.io';
 import type { AdvisorAuth } from '../advisor/auth';
 import type { AuditClient } from '../audit/audit-trail';
@@ -58,6 +59,9 @@ export interface SocketServerDeps {
   redisUrl?: string;
   /** Masks card numbers in secure-channel text (src/bot/redact.ts `maskPans`). */
   maskPans?: (text: string) => string;
+  /** Identity step-up (src/identity): `stepup_required`, consent, Messenger binding, assertions. */
+  stepUp?: SecureNamespaceDeps['stepUp'];
+  identity?: SecureNamespaceDeps['identity'];
   /** Tuning, mostly for tests and the bench. */
   options?: SocketServerOptions;
 }
@@ -202,6 +206,8 @@ export function attachSocketServer(server: HttpServer, deps: SocketServerDeps): 
     sessions: deps.sessions,
     metrics: deps.metrics,
     maskPans: deps.maskPans,
+    stepUp: deps.stepUp,
+    identity: deps.identity,
     clientOf: (req) => clientOf(req, trust),
     sweepIntervalMs: opts.sweepIntervalMs,
     socketEventLimit: opts.socketEventLimit,
@@ -243,8 +249,8 @@ export function attachSocketServer(server: HttpServer, deps: SocketServerDeps): 
       await Promise.allSettled([secure.adapter.close(), advisor.adapter.close(), io.of('/').adapter.close()]);
       io.engine?.close();
       // The adapter fires (s)subscribe commands without awaiting them: let every one be answered before quitting.
-      await Promise.allSettled(redisClients.map((c) => c.ping()));
-      await Promise.allSettled(redisClients.map((c) => c.quit()));
+      await Promise.race([Promise.allSettled(redisClients.map((c) => c.ping())), new Promise((resolve) => setTimeout(resolve, 1000))]);
+      await Promise.allSettled(redisClients.map((c) => closeRedisClient(c)));
     },
   };
 }

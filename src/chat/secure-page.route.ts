@@ -31,13 +31,16 @@ export function defaultWebviewDir(): string {
   return join(dir, 'dist', 'webviews', 'secure-chat');
 }
 
-export function securePageHeaders(config: Pick<Config, 'publicUrl' | 'allowedEmbedOrigins'>): Record<string, string> {
+/** Meta's Messenger Extensions SDK: allowed only when MESSENGER_APP_ID asks the page for a background binding. */
+export const MESSENGER_SDK_ORIGIN = 'https://connect.facebook.net';
+
+export function securePageHeaders(config: Pick<Config, 'publicUrl' | 'allowedEmbedOrigins'> & { messengerAppId?: string }): Record<string, string> {
   const url = new URL(config.publicUrl);
   const socketOrigin = `${url.protocol === 'https:' ? 'wss:' : 'ws:'}//${url.host}`;
   const frameAncestors = config.allowedEmbedOrigins.length > 0 ? config.allowedEmbedOrigins.join(' ') : "'none'";
   const csp = [
     "default-src 'none'",
-    "script-src 'self'",
+    `script-src 'self'${config.messengerAppId ? ` ${MESSENGER_SDK_ORIGIN}` : ''}`,
     "style-src 'self'",
     "img-src 'self' data:",
     `connect-src 'self' ${socketOrigin}`,
@@ -58,7 +61,7 @@ export function securePageHeaders(config: Pick<Config, 'publicUrl' | 'allowedEmb
  * The page's router; mount it at `/secure` among the app's `routes` (after helmet, whose headers it tightens).
  * @example routes.push({ path: '/secure', router: securePageRouter(config) });
  */
-export function securePageRouter(config: Pick<Config, 'publicUrl' | 'allowedEmbedOrigins'>, webviewDir?: string): Router {
+export function securePageRouter(config: Pick<Config, 'publicUrl' | 'allowedEmbedOrigins'> & { messengerAppId?: string }, webviewDir?: string): Router {
   const dir = webviewDir ?? defaultWebviewDir();
   const headers = securePageHeaders(config);
   const framable = config.allowedEmbedOrigins.length > 0;

@@ -33,6 +33,8 @@ import { isMessageId, type Store, type ThreadSlice } from '../store/store';
 import {
   CLIENT_MESSAGE_ID_PATTERN,
   HISTORY_LIMIT,
+  type BindingAck,
+  type ConsentAck,
   MAX_SECURE_TEXT_LENGTH,
   type HistoryPayload,
   type MessageAck,
@@ -47,6 +49,24 @@ import { EventWindow } from './event-window';
 
 type SecureSocket = Socket<SecureClientToServerEvents, SecureServerToClientEvents, Record<string, never>, SecureSocketData>;
 
+/** The session a socket speaks for (what the identity hooks are given). */
+export interface SecureSessionRef {
+  sessionId: string;
+  conversationId: string;
+  tier: number;
+}
+
+/** The events the identity module may send to one socket. */
+export type IdentityEventName = 'stepup_required' | 'consent_required' | 'binding_requested' | 'assertion';
+export type SecureEmit = <E extends IdentityEventName>(event: E, payload: Parameters<SecureServerToClientEvents[E]>[0]) => void;
+
+/** Identity step-up (src/identity): what a socket is told after `history`, and the customer's `consent` and `binding`. */
+export interface SecureIdentityHooks {
+  afterConnect(session: SecureSessionRef, emit: SecureEmit): Promise<void>;
+  consent(session: SecureSessionRef, payload: unknown, emit: SecureEmit): Promise<ConsentAck>;
+  bind(session: SecureSessionRef, payload: unknown): Promise<BindingAck>;
+}
+
 export interface SecureNamespaceDeps {
   config: Config;
   logger: Logger;
@@ -60,6 +80,8 @@ export interface SecureNamespaceDeps {
   clientOf: (req: IncomingMessage) => AuditClient;
   /** When the session's tier is below the intent's: the IdP URL to send the person to (identity module). */
   stepUp?: (session: { sessionId: string; conversationId: string; tier: number }) => Promise<StepUpPayload | undefined>;
+  /** Consent (tier 3), Messenger binding and the identity assertion (identity module). */
+  identity?: SecureIdentityHooks;
   sweepIntervalMs?: number;
   socketEventLimit?: { events: number; windowMs: number };
   sessionMessageLimit?: { points: number; durationSeconds: number };
@@ -77,7 +99,7 @@ export interface SecureNamespaceHandle {
 export const conversationRoom = (conversationId: string) => `conv:${conversationId}`;
 export const sessionRoom = (sessionId: string) => `sess:${sessionId}`;
 
-const SECURE_EVENTS = new Set(['message']);
+const SECURE_EVENTS = new Set(['message', 'consent', 'binding']);
 const PRESENCE_TIMEOUT_MS = 1500;
 
 /** Reads what a (re)connecting client lacks: after `lastMessageId` when it is in the thread, else the latest. */
@@ -170,6 +192,34 @@ export function registerSecureNamespace(nsp: SecureNamespace, deps: SecureNamesp
       queue = queue.then(() => handleMessage(socket, payload, ack));
     });
 
+    const emit: SecureEmit = (event, payload) => {
+      (socket.emit as (event: IdentityEventName, payload: unknown) => boolean)(event, payload);
+    };
+    socket.on('consent', (payload, ack) => {
+      if (typeof ack !== 'function') return;
+      queue = queue.then(async () => {
+        try {
+          const result = deps.identity ? await deps.identity.consent({ sessionId, conversationId, tier: socket.data.tier }, payload, emit) : ({ ok: false, error: 'not_expected' } as const);
+          if (result.ok) socket.data.tier = result.tier;
+          ack(result);
+        } catch (err) {
+          log.error({ conversationId, err: isGatewayError(err) ? err.code : String(err) }, 'consent not recorded');
+          socket.conn.close();
+        }
+      });
+    });
+    socket.on('binding', (payload, ack) => {
+      if (typeof ack !== 'function') return;
+      queue = queue.then(async () => {
+        try {
+          ack(deps.identity ? await deps.identity.bind({ sessionId, conversationId, tier: socket.data.tier }, payload) : { ok: false, error: 'unavailable' });
+        } catch (err) {
+          log.error({ conversationId, err: isGatewayError(err) ? err.code : String(err) }, 'binding not recorded');
+          socket.conn.close();
+        }
+      });
+    });
+
     void socket.join([conversationRoom(conversationId), sessionRoom(sessionId)]);
     socket.emit('session', { sessionToken, conversationId, expiresAt: socket.data.expiresAt, tier: socket.data.tier });
     void (async () => {
@@ -177,6 +227,7 @@ export function registerSecureNamespace(nsp: SecureNamespace, deps: SecureNamesp
         socket.emit('history', await historyFor(deps.store, conversationId, socket.data.lastMessageId));
         const stepUp = await deps.stepUp?.({ sessionId, conversationId, tier: socket.data.tier });
         if (stepUp) socket.emit('stepup_required', stepUp);
+        await deps.identity?.afterConnect({ sessionId, conversationId, tier: socket.data.tier }, emit);
       } catch (err) {
         log.error({ conversationId, err: isGatewayError(err) ? err.code : String(err) }, 'history could not be read: closing so the client retries');
         socket.conn.close();
@@ -191,14 +242,15 @@ export function registerSecureNamespace(nsp: SecureNamespace, deps: SecureNamesp
     const text = normaliseText(payload.text, MAX_SECURE_TEXT_LENGTH + 1).trim();
     if (text.length === 0 || text.length > MAX_SECURE_TEXT_LENGTH) return refuse('invalid_message');
     try {
-      if (!(await sessionLimiter.consume(sessionId)).allowed) return refuse('rate_limited');
-      const conversation = await deps.store.getConversation(conversationId);
+      // Independent reads: one pipelined round trip.
+      const [limit, conversation, lock] = await Promise.all([sessionLimiter.consume(sessionId), deps.store.getConversation(conversationId), deps.store.get(keys.secureLock(conversationId))]);
+      if (!limit.allowed) return refuse('rate_limited');
       if (!conversation || conversation.status === 'closed') {
         refuse('session_invalid');
         socket.disconnect(true);
         return;
       }
-      if (conversation.secure === 'locked' || (await deps.store.get(keys.secureLock(conversationId))) !== undefined) {
+      if (conversation.secure === 'locked' || lock !== undefined) {
         refuse('conversation_locked');
         socket.disconnect(true);
         return;

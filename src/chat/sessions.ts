@@ -33,6 +33,25 @@ export interface SessionIdentity {
   authTime?: string;
 }
 
+/** Proof, without a login, that the page runs for the conversation's platform user (Messenger Extensions `signed_request`). */
+export interface SessionBinding {
+  platform: 'messenger';
+  /** The page-scoped id the platform signed: equal to the conversation's externalUserId. */
+  psid: string;
+  pageId?: string;
+  /** ISO 8601: the platform's `issued_at`. */
+  issuedAt: string;
+  verifiedAt: string;
+}
+
+/** The customer's explicit consent in the page (tier 3), as recorded. */
+export interface SessionConsent {
+  consentId: string;
+  intent: PivotIntent;
+  /** ISO 8601. */
+  at: string;
+}
+
 export interface SecureSession {
   /** SHA-256 of the session token, base64url. Safe to log and audit. */
   id: string;
@@ -47,6 +66,8 @@ export interface SecureSession {
   expiresAt: string;
   client: AuditClient;
   identity?: SessionIdentity;
+  binding?: SessionBinding;
+  consent?: SessionConsent;
 }
 
 export interface SecureSessionsOptions {
@@ -171,10 +192,20 @@ export class SecureSessions {
    */
   async raiseTier(sessionId: string, tier: Tier, identity?: SessionIdentity): Promise<SecureSession> {
     const session = await this.update(sessionId, (s) => ({ ...s, tier: Math.max(s.tier, tier) as Tier, ...(identity ? { identity } : {}) }));
-    await this.audit.record(session.conversationId, { type: 'stepped_up', sessionId, tier: session.tier, ...(identity?.acr ? { detail: { acr: identity.acr } } : {}) });
+    const detail = identity ? { subject: identity.subject, ...(identity.acr ? { acr: identity.acr } : {}), ...(identity.amr?.length ? { amr: identity.amr.join(' ') } : {}) } : undefined;
+    await this.audit.record(session.conversationId, { type: 'stepped_up', sessionId, tier: session.tier, ...(detail ? { detail } : {}) });
     const conversation = await this.store.getConversation(session.conversationId);
     if (conversation) this.events.publish({ conversation, event: 'stepped_up' });
     return session;
+  }
+
+  /**
+   * Records a binding or a consent on the session (the identity module audits
+   * them). It lives and expires with the session.
+   * @throws GW_ERR_SESSION_INVALID
+   */
+  async recordProof(sessionId: string, proof: { binding?: SessionBinding; consent?: SessionConsent }): Promise<SecureSession> {
+    return this.update(sessionId, (s) => ({ ...s, ...(proof.binding ? { binding: proof.binding } : {}), ...(proof.consent ? { consent: proof.consent } : {}) }));
   }
 
   /** Ends one session (logout, replaced). Idempotent. */

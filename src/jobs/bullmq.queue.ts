@@ -14,6 +14,7 @@
  */
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
+import { closeRedisClient } from '../store/redis.store';
 import { GatewayError } from '../errors';
 import type { Logger } from '../ops/logger';
 import { keys } from '../store/keys';
@@ -165,15 +166,16 @@ export class BullJobQueue implements JobQueue {
     const graceful = Promise.allSettled(this.workers.map((worker) => worker.close()));
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), this.options.closeTimeoutMs ?? 10_000);
+      timer = setTimeout(() => resolve('timeout'), this.options.closeTimeoutMs ?? 5_000);
     });
     if ((await Promise.race([graceful, bound])) === 'timeout') {
       this.logger.warn({ workers: this.workers.length }, 'jobs still running at close; leaving them to the stalled-job check');
-      await Promise.allSettled(this.workers.map((worker) => worker.close(true)));
+      // Forced close can itself wait on a Redis that is gone: bound it too.
+      await Promise.race([Promise.allSettled(this.workers.map((worker) => worker.close(true))), new Promise((resolve) => setTimeout(resolve, 1000))]);
     }
     clearTimeout(timer);
-    await Promise.allSettled([...this.queues.values()].map((queue) => queue.close()));
-    await Promise.allSettled([this.producer, ...this.workerConnections].map((c) => c.quit().catch(() => c.disconnect())));
+    await Promise.race([Promise.allSettled([...this.queues.values()].map((queue) => queue.close())), new Promise((resolve) => setTimeout(resolve, 1000))]);
+    await Promise.allSettled([this.producer, ...this.workerConnections].map((c) => closeRedisClient(c)));
   }
 
   /** Test and ops helper: counts of the queue's jobs by state. */

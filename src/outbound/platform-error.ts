@@ -8,7 +8,7 @@
  * throttling inside HTTP 400 bodies (error codes 4, 17, 32, 613, 80007,
  * 130429, 131056): those are retried too, because the next try can succeed.
  */
-export type Platform = 'twilio' | 'messenger' | 'whatsapp' | 'sandbox';
+export type Platform = 'twilio' | 'messenger' | 'whatsapp' | 'sandbox' | 'botframework';
 
 /** Meta error codes that mean "slow down", whatever the HTTP status. */
 const META_THROTTLING_CODES = new Set([4, 17, 32, 613, 80007, 130429, 131056]);

@@ -91,3 +91,80 @@ export const MOVE_MONEY_SESSION_CAP_SECONDS = 1800;
 export function sessionIdleSeconds(tier: Tier, idleSeconds: number): number {
   return tier >= 4 ? Math.min(idleSeconds, MOVE_MONEY_SESSION_CAP_SECONDS) : idleSeconds;
 }
+
+// --- identity assurance (the identity step-up, src/identity, reads these) ---------
+
+/**
+ * What counts as enough identity, as data. A bank whose provider speaks its
+ * own `acr` values configures them (CUSTOMER_IDP_MFA_ACR / _AMR) instead of
+ * changing code; the defaults follow RFC 8176 `amr` values and the OpenID
+ * `acr` values that name multi-factor or phishing-resistant authentication.
+ */
+export interface AssurancePolicy {
+  /** `amr` values any one of which shows multi-factor authentication. */
+  mfaAmr: readonly string[];
+  /** `acr` values that show multi-factor authentication. */
+  mfaAcr: readonly string[];
+  /** Authentication older than this must be redone (NIST SP 800-63B AAL2: 12 hours). */
+  maxAuthAgeSeconds: number;
+}
+
+export const DEFAULT_ASSURANCE: Readonly<AssurancePolicy> = Object.freeze({
+  // mfa: multiple factors; otp: one-time password; hwk: hardware-bound key; mca: multiple channels; sc: smart card.
+  mfaAmr: Object.freeze(['mfa', 'otp', 'hwk', 'mca', 'sc']),
+  // PAPE multi-factor; "phr"/"phrh": phishing-resistant (hardware) from the OpenID EAP ACR values.
+  mfaAcr: Object.freeze(['http://schemas.openid.net/pape/policies/2007/06/multi-factor', 'phr', 'phrh']),
+  maxAuthAgeSeconds: 12 * 3600,
+});
+
+/** The facts a secure session has established, each a requirement of `TierRequirements`. */
+export interface AssuranceFacts {
+  token: boolean;
+  idpIdentity: boolean;
+  consent: boolean;
+  mfa: boolean;
+}
+
+/** The claims of the identity provider that decide assurance. */
+export interface AuthenticationClaims {
+  acr?: string;
+  amr?: readonly string[];
+  /** ISO 8601. */
+  authTime?: string;
+}
+
+export function showsMfa(claims: AuthenticationClaims, policy: AssurancePolicy = DEFAULT_ASSURANCE): boolean {
+  if (claims.acr !== undefined && policy.mfaAcr.includes(claims.acr)) return true;
+  return (claims.amr ?? []).some((value) => policy.mfaAmr.includes(value));
+}
+
+/** True while the authentication is younger than the policy's maximum age (a missing `auth_time` is never fresh). */
+export function isFresh(claims: AuthenticationClaims, nowMs: number, policy: AssurancePolicy = DEFAULT_ASSURANCE): boolean {
+  const at = claims.authTime === undefined ? NaN : Date.parse(claims.authTime);
+  return Number.isFinite(at) && nowMs - at <= policy.maxAuthAgeSeconds * 1000;
+}
+
+/**
+ * The highest tier, up to `ceiling`, whose requirements the facts all meet.
+ * Tiers are not strictly cumulative (tier 4 asks for MFA, not consent), so a
+ * tier is reached by its own requirements, never by its number alone.
+ * @example provenTier({ token: true, idpIdentity: true, consent: false, mfa: false }, 4) === 2
+ */
+export function provenTier(facts: AssuranceFacts, ceiling: Tier): Tier {
+  for (let tier = ceiling; tier > 0; tier--) {
+    const needs = requirementsOf(tier as Tier);
+    if ((!needs.token || facts.token) && (!needs.idpIdentity || facts.idpIdentity) && (!needs.consent || facts.consent) && (!needs.mfa || facts.mfa)) return tier as Tier;
+  }
+  return 0;
+}
+
+/** What a session still lacks for `tier`, in the order the customer must provide it (undefined: nothing). */
+export type AssuranceGap = 'identity' | 'reauthentication' | 'mfa' | 'consent';
+
+export function assuranceGap(tier: Tier, facts: AssuranceFacts & { staleIdentity: boolean }): AssuranceGap | undefined {
+  const needs = requirementsOf(tier);
+  if (needs.idpIdentity && !facts.idpIdentity) return facts.staleIdentity ? 'reauthentication' : 'identity';
+  if (needs.mfa && !facts.mfa) return 'mfa';
+  if (needs.consent && !facts.consent) return 'consent';
+  return undefined;
+}

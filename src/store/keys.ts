@@ -28,6 +28,13 @@
  * | pg:{jobs}:*                       | -      | BullMQ queues (one hash tag for Cluster)    |
  * | pg:{c:ID}:nudge                   | string | a content-free nudge was sent (cooldown)    |
  * | pg:sio*                           | -      | Socket.IO adapter pub/sub channels          |
+ * | pg:stepup:STATE                   | string | a pending IdP step-up (single use, 10 min)  |
+ * | pg:stepup-note:SESSION            | string | why the last step-up of a session failed    |
+ * | pg:stepup-na:SESSION              | string | advisors were told step-up is unavailable   |
+ * | pg:consent:SESSION                | string | the consent a session was asked for         |
+ * | pg:idlink:CHANNEL:EXTERNAL        | string | bank customer `sub` linked to a platform id |
+ * | pg:{c:ID}:bot:MSGID               | string | the bot answered this inbound message       |
+ * | pg:bf:ref:EXTERNAL                | string | Bot Framework conversation reference (sealed) |
  */
 export const keys = {
   conversation: (id: string) => `pg:{c:${id}}:conv`,
@@ -54,4 +61,13 @@ export const keys = {
   jobsPrefix: 'pg:{jobs}',
   nudge: (conversationId: string) => `pg:{c:${conversationId}}:nudge`,
   socketAdapterPrefix: 'pg:sio',
+  stepUpState: (state: string) => `pg:stepup:${state}`,
+  stepUpNote: (sessionId: string) => `pg:stepup-note:${sessionId}`,
+  stepUpUnavailable: (sessionId: string) => `pg:stepup-na:${sessionId}`,
+  consentRequest: (sessionId: string) => `pg:consent:${sessionId}`,
+  identityLink: (channel: string, externalUserId: string) => `pg:idlink:${channel}:${externalUserId}`,
+  /** Set once the bot's `inbound` job answered a message: a redelivered job does not answer twice. */
+  botAnswered: (conversationId: string, messageId: string) => `pg:{c:${conversationId}}:bot:${messageId}`,
+  /** How to reach a Bot Framework user proactively (serviceUrl, conversation, bot), from their latest message. */
+  botFrameworkReference: (externalUserId: string) => `pg:bf:ref:${externalUserId}`,
 } as const;

@@ -7,15 +7,17 @@
 /**
  * KEYS: thread stream, conversation hash, dedupe key.
  * ARGV: useDedupe (0|1), dedupeTtl, retentionTtl, author, channel, sealedText, redacted.
- * Returns {'appended'|'duplicate'|'missing', id, field, value, ...}.
+ * Returns {'appended'|'duplicate'|'missing', id, conversation status, field, value, ...}:
+ * the status spares the caller a read before it moves the activity index.
  */
 export const APPEND_MESSAGE = `
-if redis.call('EXISTS', KEYS[2]) == 0 then return {'missing', ''} end
+local status = redis.call('HGET', KEYS[2], 'status')
+if not status then return {'missing', '', ''} end
 if ARGV[1] == '1' then
   local seen = redis.call('GET', KEYS[3])
   if seen then
     local entries = redis.call('XRANGE', KEYS[1], seen, seen)
-    if #entries > 0 then return {'duplicate', entries[1][1], unpack(entries[1][2])} end
+    if #entries > 0 then return {'duplicate', entries[1][1], status, unpack(entries[1][2])} end
   end
 end
 local id = redis.call('XADD', KEYS[1], '*', 'a', ARGV[4], 'ch', ARGV[5], 't', ARGV[6], 'r', ARGV[7])
@@ -23,7 +25,7 @@ if ARGV[1] == '1' then redis.call('SET', KEYS[3], id, 'EX', tonumber(ARGV[2])) e
 redis.call('HSET', KEYS[2], 'lastMessageMs', tonumber(string.match(id, '^(%d+)')))
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
-return {'appended', id, 'a', ARGV[4], 'ch', ARGV[5], 't', ARGV[6], 'r', ARGV[7]}
+return {'appended', id, status, 'a', ARGV[4], 'ch', ARGV[5], 't', ARGV[6], 'r', ARGV[7]}
 `;
 
 /**

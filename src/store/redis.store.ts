@@ -28,7 +28,7 @@ export interface RedisStoreOptions {
 }
 
 type ScriptClient = Redis & {
-  pgAppend(thread: string, conv: string, dedupe: string, ...args: string[]): Promise<[string, string, ...string[]]>;
+  pgAppend(thread: string, conv: string, dedupe: string, ...args: string[]): Promise<[string, string, string, ...string[]]>;
   pgCas(key: string, expected: string, next: string, ttl: string): Promise<[number, string | null]>;
   pgTouch(all: string, open: string, conv: string, member: string, status: string): Promise<number>;
 };
@@ -44,6 +44,20 @@ export function redisOptions(commandTimeoutMs = 2000): RedisOptions {
     enableAutoPipelining: true,
     retryStrategy: (times) => Math.min(times * 200, 2000),
   };
+}
+
+/**
+ * QUIT when Redis answers within `ms`, else drop the connection: shutdown must
+ * not wait on a Redis that is gone (a queued QUIT would wait for it forever).
+ */
+export async function closeRedisClient(client: Redis, ms = 1000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
+  const outcome = await Promise.race([client.quit().then(() => 'quit' as const, () => 'failed' as const), timeout]);
+  clearTimeout(timer);
+  if (outcome !== 'quit') client.disconnect();
 }
 
 function unavailable(err: unknown): GatewayError {
@@ -219,7 +233,7 @@ export class RedisStore implements Store {
     return this.run(async () => {
       const sealed = this.options.cipher.encrypt(draft.text, conversationId);
       const dedupeKey = options.dedupeKey === undefined ? keys.dedupe(conversationId, '') : keys.dedupe(conversationId, options.dedupeKey);
-      const [state, id, ...fields] = await this.client.pgAppend(
+      const [state, id, status, ...fields] = await this.client.pgAppend(
         keys.thread(conversationId),
         keys.conversation(conversationId),
         dedupeKey,
@@ -234,8 +248,7 @@ export class RedisStore implements Store {
       if (state === 'missing') throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
       const message = this.toMessage(conversationId, id, fields);
       if (state === 'appended') {
-        const conversation = await this.getConversation(conversationId);
-        await this.client.pgTouch(keys.activity('all'), keys.activity('open'), keys.conversation(conversationId), activityMember(message.createdAt, conversationId), conversation?.status ?? 'open');
+        await this.client.pgTouch(keys.activity('all'), keys.activity('open'), keys.conversation(conversationId), activityMember(message.createdAt, conversationId), status);
       }
       return { message, duplicate: state === 'duplicate' };
     });
@@ -341,10 +354,6 @@ export class RedisStore implements Store {
   }
 
   async close(): Promise<void> {
-    try {
-      await this.redis.quit();
-    } catch {
-      this.redis.disconnect();
-    }
+    await closeRedisClient(this.redis);
   }
 }

@@ -60,7 +60,7 @@ describe('IntentClassifier', () => {
   let classifier: IntentClassifier;
   // Training takes a few seconds; the generous timeout is for loaded CI machines, not a performance check.
   beforeAll(async () => {
-    classifier = await IntentClassifier.train();
+    classifier = await IntentClassifier.shared(); // the train split, trained once per run (global setup warms its cache)
   }, 120_000);
 
   const cases: Array<[Language, Intent, string]> = [

@@ -25,19 +25,20 @@ describe('createConnectors', () => {
   it('enables every configured platform, plus the sandbox outside production', async () => {
     const parts = await buildParts();
     const connectors = createConnectors(parts.ctx);
-    expect([...connectors.keys()].sort()).toEqual(['messenger', 'sandbox', 'sms', 'whatsapp']);
+    expect([...connectors.keys()].sort()).toEqual(['botframework', 'messenger', 'sandbox', 'sms', 'whatsapp']);
     expect(Object.fromEntries([...connectors].map(([channel, c]) => [channel, c.webhookPath]))).toEqual({
       sms: '/webhooks/twilio',
       messenger: '/webhooks/messenger',
       whatsapp: '/webhooks/whatsapp',
+      botframework: '/api/messages',
       sandbox: '/sandbox/api',
     });
     await parts.store.close();
   });
 
-  it('with no credentials only the sandbox (development) or nothing (production)', async () => {
+  it('with no credentials only the sandbox and an unauthenticated Bot Framework channel (development) or nothing (production)', async () => {
     const dev = await buildParts(NONE);
-    expect([...createConnectors(dev.ctx).keys()]).toEqual(['sandbox']);
+    expect([...createConnectors(dev.ctx).keys()]).toEqual(['botframework', 'sandbox']);
     await dev.store.close();
     const prod = await buildParts({ ...NONE, ...PRODUCTION }, dev.store);
     expect([...createConnectors(prod.ctx).keys()]).toEqual([]);

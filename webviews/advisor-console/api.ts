@@ -33,6 +33,16 @@ export interface PivotResult {
 
 export type ConversationAction = 'lock' | 'unlock' | 'close';
 
+/** `identity` of `GET /api/conversations/:id` (src/identity/stepup.ts `IdentityView`): read-only. */
+export interface IdentityView {
+  stepUp: { available: true; issuer: string } | { available: false; reason: string };
+  linkedCustomer?: { subject: string; issuer: string; linkedAt: string; conversationId: string };
+  verified?: { subject: string; issuer?: string; acr?: string; amr?: string[]; authTime?: string; mfa: boolean; fresh: boolean; tier: number; sessionId: string };
+  binding?: { platform: string; psid: string; verifiedAt: string; sessionId: string };
+}
+
+export type ConversationDetail = Conversation & { identity?: IdentityView };
+
 /**
  * A refused call. `status` 0 means the request never got an answer (network,
  * server down): it is safe to retry with the same `Idempotency-Key`.
@@ -116,7 +126,7 @@ export class AdvisorApi {
     return this.call('GET', `/conversations?${params.toString()}`);
   }
 
-  getConversation(id: string): Promise<Conversation> {
+  getConversation(id: string): Promise<ConversationDetail> {
     return this.call('GET', `/conversations/${encodeURIComponent(id)}`);
   }
 

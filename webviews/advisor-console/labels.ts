@@ -62,10 +62,17 @@ export const AUDIT_LABELS: Record<string, string> = {
   stepped_up: 'Identity verified (step-up)',
   closed: 'Conversation closed',
   lost_device: 'Lost device reported',
+  stepup_refused: 'Identity step-up refused',
+  identity_linked: 'Linked to a bank customer',
+  binding: 'Messenger binding verified',
+  binding_refused: 'Messenger binding refused',
+  assertion_issued: 'Identity assertion issued',
 };
 
 /** Why a conversation raised an `alert`, for the list and the live region. */
 export const ALERT_LABELS: Record<string, string> = {
   lost_device: 'the customer reported a lost device',
   replay_alarm: 'a used secure link was replayed',
+  identity_mismatch: 'a sign-in returned a different bank customer than the linked one',
+  stepup_unavailable: 'the customer cannot verify their identity here (no identity provider configured)',
 };

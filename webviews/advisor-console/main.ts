@@ -15,7 +15,7 @@
  */
 import { io, type Socket } from 'socket.io-client';
 import type { AdvisorClientToServerEvents, AdvisorServerToClientEvents, Conversation, ConversationEventPayload, Message } from '../../src/chat/events';
-import { AdvisorApi, ApiError, type ConversationAction } from './api';
+import { AdvisorApi, ApiError, type ConversationAction, type IdentityView } from './api';
 import { AuditView } from './audit-view';
 import { ConversationList } from './conversation-list';
 import { appendAll, byId, clear, el, shortTime, uuid } from './dom';
@@ -59,6 +59,7 @@ const ui = {
   more: byId('more-conversations', HTMLButtonElement),
   threadTitle: byId('thread-title', HTMLElement),
   threadState: byId('thread-state', HTMLElement),
+  threadIdentity: byId('thread-identity', HTMLElement),
   actions: byId('thread-actions', HTMLElement),
   lock: byId('lock', HTMLButtonElement),
   unlock: byId('unlock', HTMLButtonElement),
@@ -197,6 +198,7 @@ class AdvisorConsole {
     this.audit.reset();
     ui.threadTitle.textContent = 'No conversation open';
     clear(ui.threadState);
+    clear(ui.threadIdentity);
     for (const node of [ui.replyError, ui.actionError, ui.pivotError, ui.listError]) hideError(node);
     ui.pivotResult.textContent = '';
     ui.actions.hidden = true;
@@ -280,6 +282,8 @@ class AdvisorConsole {
       if (before && before.secure !== next.secure) this.announce(`${secureLabel(next.secure).long}.`);
       this.showHeader(next);
       if (AUDITED_EVENTS.has(event)) void this.loadAudit(conversation.id, this.generation);
+      // The identity a step-up proved (or why it could not) is read from the API, not carried by the event.
+      if (event === 'stepped_up' || event === 'alert' || event === 'pivot_redeemed') void this.refreshConversation(conversation.id, this.generation);
     }
     this.renderList();
   }
@@ -378,6 +382,7 @@ class AdvisorConsole {
 
     this.thread.reset();
     this.audit.reset();
+    clear(ui.threadIdentity);
     this.pendingReply = undefined;
     this.pendingPivot = undefined;
     ui.replyText.value = '';
@@ -405,6 +410,7 @@ class AdvisorConsole {
     try {
       const c = await this.api.getConversation(id);
       if (generation !== this.generation) return;
+      this.showIdentity(c.identity);
       const known = this.conversations.get(id);
       this.conversations.set(id, known ? { ...c, lastMessageAt: later(known.lastMessageAt, c.lastMessageAt) } : c);
       this.showHeader(this.conversations.get(id) ?? c);
@@ -447,6 +453,27 @@ class AdvisorConsole {
     } catch (err) {
       if (generation === this.generation) showError(ui.actionError, `Could not load the audit trail: ${problemText(err)}`);
     }
+  }
+
+  /** Who the bank says the customer is: verified identity, link, Messenger binding, or why step-up cannot happen. */
+  private showIdentity(identity: IdentityView | undefined): void {
+    clear(ui.threadIdentity);
+    if (!identity) return;
+    const lines: HTMLElement[] = [];
+    const v = identity.verified;
+    if (v) {
+      const how = v.mfa ? `multi-factor${v.amr?.length ? ` (${v.amr.join(', ')})` : ''}` : `without a second factor${v.amr?.length ? ` (${v.amr.join(', ')})` : ''}`;
+      const when = v.authTime ? `, signed in ${shortTime(v.authTime)}` : '';
+      lines.push(
+        el('p', { class: v.fresh ? 'verified' : 'warning', id: 'identity-verified', 'data-subject': v.subject, 'data-tier': String(v.tier) }, `${v.fresh ? 'Verified' : 'Sign-in too old'}: bank customer ${v.subject} · ${how} · tier ${v.tier}${when}`),
+      );
+    }
+    const link = identity.linkedCustomer;
+    if (link && (!v || v.subject !== link.subject)) lines.push(el('p', { id: 'identity-linked', 'data-subject': link.subject }, `Linked to customer ${link.subject} (since ${shortTime(link.linkedAt)})`));
+    else if (link) lines.push(el('p', { id: 'identity-linked', 'data-subject': link.subject }, `Linked to customer ${link.subject}`));
+    if (identity.binding) lines.push(el('p', { id: 'identity-binding' }, `Messenger binding verified: the conversation's own Messenger user opened the link (${shortTime(identity.binding.verifiedAt)})`));
+    if (!identity.stepUp.available) lines.push(el('p', { class: 'warning', id: 'identity-unavailable' }, `Identity step-up cannot complete: ${identity.stepUp.reason}`));
+    ui.threadIdentity.append(...lines);
   }
 
   private showHeader(c: Conversation): void {

@@ -13,6 +13,10 @@
  */
 import { io, type Socket } from 'socket.io-client';
 import type {
+  AssertionPayload,
+  BindingRequestPayload,
+  ConsentAck,
+  ConsentRequestPayload,
   HistoryPayload,
   Message,
   MessageAck,
@@ -21,6 +25,7 @@ import type {
   SecureServerToClientEvents,
   SessionPayload,
   StepUpPayload,
+  StepUpReason,
 } from '../../src/chat/events';
 
 type State = 'idle' | 'connecting' | 'secure' | 'reconnecting' | 'ended';
@@ -64,6 +69,14 @@ const ui = {
   thread: element<HTMLOListElement>('thread'),
   stepup: element<HTMLElement>('stepup'),
   stepupLink: element<HTMLAnchorElement>('stepup-link'),
+  stepupText: element<HTMLParagraphElement>('stepup-text'),
+  verified: element<HTMLParagraphElement>('verified'),
+  consent: element<HTMLElement>('consent'),
+  consentTitle: element<HTMLHeadingElement>('consent-title'),
+  consentIntent: element<HTMLElement>('consent-intent'),
+  consentSummary: element<HTMLElement>('consent-summary'),
+  consentError: element<HTMLParagraphElement>('consent-error'),
+  consentAccept: element<HTMLButtonElement>('consent-accept'),
   composer: element<HTMLFormElement>('composer'),
   text: element<HTMLTextAreaElement>('text'),
 };
@@ -323,6 +336,11 @@ const socket: SecureSocket = io(`${window.location.origin}/secure`, {
 
 socket.on('session', (payload: SessionPayload) => {
   pivotToken = undefined; // spent: never sent again
+  // What is still missing arrives again after `history` (stepup_required / consent_required).
+  ui.stepup.hidden = true;
+  ui.consent.hidden = true;
+  ui.stepup.dataset.tier = '';
+  document.body.dataset.tier = String(payload.tier);
   stored = { sessionToken: payload.sessionToken, conversationId: payload.conversationId };
   saveSession(stored);
   setState('secure');
@@ -343,15 +361,128 @@ socket.on('message', (message) => {
   }
 });
 
-socket.on('stepup_required', (payload: StepUpPayload) => {
+// --- identity step-up, consent, Messenger binding (issue 8) ------------------------
+
+const STEPUP_TEXT: Readonly<Record<StepUpReason, string>> = {
+  identity_required: 'To go on, the bank needs to confirm it is you.',
+  mfa_required: 'This needs a stronger sign-in: sign in again with your second factor (a code or a security key).',
+  reauthentication_required: 'Your last sign-in was a while ago: please sign in again to go on.',
+  unavailable: 'Identity verification is not available here, so this step cannot be completed in this chat. An advisor will help you another way.',
+  failed: 'The identity check did not complete. Please try again.',
+  cancelled: 'The sign-in was cancelled. Try again when you are ready.',
+  identity_mismatch: 'That sign-in belongs to a different customer than the one linked to this chat. If this is your device, sign in with your own details; an advisor has been told.',
+};
+const INTENT_TEXT: Readonly<Record<string, string>> = {
+  trade: 'buying or selling investments',
+  transfer_funds: 'a transfer of funds',
+  withdraw: 'a withdrawal',
+  update_profile: 'a change of your details',
+  card_payment: 'a card payment',
+};
+/** The return-key cookie: proves on /secure/return that this browser started the step-up. */
+const RETURN_COOKIE = 'pg_stepup';
+let stepUpReturnKey: string | undefined;
+let pendingConsent: ConsentRequestPayload | undefined;
+
+function setReturnCookie(value: string): void {
+  const secure = window.location.protocol === 'https:' ? '; Secure' : '';
+  document.cookie = `${RETURN_COOKIE}=${encodeURIComponent(value)}; Path=${basePath()}secure/return; Max-Age=600; SameSite=Lax${secure}`;
+}
+
+function allowedStepUpUrl(raw: string | undefined): URL | undefined {
+  if (!raw) return undefined;
   try {
-    const url = new URL(payload.url);
-    if (url.protocol !== 'https:' && url.hostname !== 'localhost' && url.hostname !== '127.0.0.1') return;
-    ui.stepupLink.href = url.toString();
-    ui.stepup.hidden = false;
+    const url = new URL(raw);
+    return url.protocol === 'https:' || url.hostname === 'localhost' || url.hostname === '127.0.0.1' ? url : undefined;
   } catch {
-    // not a URL: ignore
+    return undefined;
   }
+}
+
+socket.on('stepup_required', (payload: StepUpPayload) => {
+  const url = allowedStepUpUrl(payload.url);
+  ui.stepupText.textContent = (payload.reason && STEPUP_TEXT[payload.reason]) ?? payload.message ?? STEPUP_TEXT.identity_required;
+  ui.stepupLink.hidden = !url;
+  if (url) ui.stepupLink.href = url.toString();
+  stepUpReturnKey = url ? payload.returnKey : undefined;
+  ui.stepup.dataset.reason = payload.reason ?? 'identity_required';
+  ui.stepup.dataset.tier = String(payload.tier);
+  ui.stepup.hidden = false;
+});
+
+// The person taps: the cookie is set just before the browser leaves for the bank's sign-in page.
+ui.stepupLink.addEventListener('click', () => {
+  if (stepUpReturnKey) setReturnCookie(stepUpReturnKey);
+});
+
+socket.on('consent_required', (payload: ConsentRequestPayload) => {
+  pendingConsent = payload;
+  ui.consentIntent.textContent = INTENT_TEXT[payload.intent] ?? payload.intent;
+  ui.consentSummary.textContent = payload.summary;
+  ui.consentError.hidden = true;
+  ui.consentAccept.disabled = false;
+  ui.consent.hidden = false;
+  ui.consentTitle.focus();
+});
+
+ui.consentAccept.addEventListener('click', () => {
+  const asked = pendingConsent;
+  if (!asked || !socket.connected) return;
+  ui.consentAccept.disabled = true;
+  socket.timeout(ACK_TIMEOUT_MS).emit('consent', { consentId: asked.consentId, accept: true }, (err: Error | null, ack: ConsentAck) => {
+    if (!err && ack.ok) {
+      pendingConsent = undefined;
+      ui.consent.hidden = true;
+      ui.text.focus();
+      return;
+    }
+    ui.consentAccept.disabled = false;
+    ui.consentError.textContent = err ? 'No answer from the bank: please try again.' : ack.ok ? '' : ack.error === 'consent_expired' ? 'This request has expired: reload the page to see it again.' : 'Your consent could not be recorded yet.';
+    ui.consentError.hidden = false;
+  });
+});
+
+socket.on('assertion', (_payload: AssertionPayload) => {
+  // The bank's systems get the assertion from the gateway; the page only says the identity is confirmed.
+  ui.verified.textContent = 'Identity confirmed by your bank';
+  ui.verified.hidden = false;
+});
+
+/** Messenger's in-app browser (iOS and Android): only there is Meta's SDK loaded. */
+function insideMessenger(): boolean {
+  return /\bFBAN\/(Messenger|MessengerForiOS)|FB_IAB\/(Orca|MESSENGER)|Orca-Android/i.test(navigator.userAgent);
+}
+
+interface MessengerExtensionsSdk {
+  getContext(appId: string, success: (context: { signed_request?: string }) => void, error: (err: unknown) => void): void;
+}
+
+type MessengerWindow = Window & { MessengerExtensions?: MessengerExtensionsSdk; extAsyncInit?: () => void };
+
+let bindingStarted = false;
+socket.on('binding_requested', (payload: BindingRequestPayload) => {
+  if (bindingStarted || payload.platform !== 'messenger' || !insideMessenger()) return;
+  bindingStarted = true;
+  const win = window as MessengerWindow;
+  const ask = () => {
+    win.MessengerExtensions?.getContext(
+      payload.appId,
+      (context) => {
+        if (typeof context.signed_request === 'string') socket.emit('binding', { platform: 'messenger', signedRequest: context.signed_request }, () => undefined);
+      },
+      () => undefined, // not in a Messenger thread: no binding, nothing else changes
+    );
+  };
+  if (win.MessengerExtensions) {
+    ask();
+    return;
+  }
+  win.extAsyncInit = ask;
+  const script = document.createElement('script');
+  script.id = 'Messenger';
+  script.src = 'https://connect.facebook.net/en_US/messenger.Extensions.js';
+  script.async = true;
+  document.head.append(script);
 });
 
 socket.on('connect', () => {

@@ -1,0 +1,177 @@
+/**
+ * The whole identity step-up in headless Chromium (issue 8): a customer on
+ * the sandbox phone, an advisor in the console sending a `transfer_funds`
+ * link, the secure page, `stepup_required`, the bank's sign-in page (a real
+ * OpenID provider: oidc-provider on a free port), the return on
+ * `/secure/return`, the session at tier 4, the chat going on, the console
+ * showing the verified identity, and an assertion from the API that
+ * verifies with jose against the gateway's JWKS.
+ *
+ * Every wait is Playwright's own (locator.waitFor), never a sleep or a
+ * timing assertion.
+ */
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { loadConfig } from '../../src/config';
+import { startGateway, type Gateway } from '../../src/gateway';
+import { silentLogger } from '../../src/ops/logger';
+import { ensureWebviewsBuilt, freePort, launchChromium } from '../support/browser-launch';
+import { ADA, BOB, startOidcProvider, type TestIdp } from '../support/oidc-provider';
+
+const LAPTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+
+let gateway: Gateway;
+let idp: TestIdp;
+let browser: Browser;
+let base: string;
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  ensureWebviewsBuilt(['advisor-console', 'sandbox', 'secure-chat']);
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  idp = await startOidcProvider({ redirectUri: `${base}/secure/return` });
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PUBLIC_URL: base,
+    CUSTOMER_IDP_ISSUER: idp.issuer,
+    CUSTOMER_IDP_CLIENT_ID: idp.client.clientId,
+    CUSTOMER_IDP_CLIENT_SECRET: idp.client.clientSecret,
+  });
+  gateway = await startGateway(config, silentLogger(), { port, host: '127.0.0.1', defaultMetrics: false });
+  browser = await launchChromium();
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all(contexts.splice(0).map((c) => c.close()));
+  await browser?.close();
+  await gateway?.close();
+  await idp?.close();
+});
+
+async function newContext(viewport: { width: number; height: number }): Promise<BrowserContext> {
+  const context = await browser.newContext({ viewport });
+  context.setDefaultTimeout(20_000);
+  contexts.push(context);
+  return context;
+}
+
+let customers = 0;
+function nextCustomer(): string {
+  customers += 1;
+  return `+1555${String(3_000_000 + customers * 7919 + (Date.now() % 1000)).padStart(7, '0')}`;
+}
+
+/** The sandbox phone writes a first message (nothing sensitive: the advisor decides on the pivot). */
+async function customerWrites(context: BrowserContext, from: string, text: string): Promise<Page> {
+  const phone = await context.newPage();
+  await phone.goto(`${base}/sandbox/`);
+  await phone.check('#platform-sms');
+  await phone.fill('#from', from);
+  await phone.click('#use-sender');
+  await phone.fill('#text', text);
+  await phone.press('#text', 'Enter');
+  await phone.locator('.bubble.mine.state-sent', { hasText: text }).waitFor();
+  return phone;
+}
+
+async function openConsole(context: BrowserContext, token: string): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(`${base}/console/#token=${token}`);
+  await page.locator('#connection[data-state="live"]').waitFor();
+  return page;
+}
+
+/** The advisor sends a secure link for `intent`; the customer taps it on the phone and opens the secure chat. */
+async function pivotAndOpen(advisor: Page, phone: Page, phoneContext: BrowserContext, from: string, intent: string): Promise<Page> {
+  await advisor.locator('button.conversation', { hasText: from }).click();
+  await advisor.locator('#thread-title', { hasText: from }).waitFor();
+  await advisor.selectOption('#pivot-intent', intent);
+  await advisor.click('#pivot-send');
+  await advisor.locator('#pivot-result', { hasText: 'sent' }).waitFor();
+  const invite = phone.locator('li.kind-invite a.invite-button').last();
+  await invite.waitFor();
+  const [secure] = await Promise.all([phoneContext.waitForEvent('page'), invite.click()]);
+  await secure.locator('#open').click();
+  await secure.locator('#status[data-state="secure"]').waitFor();
+  return secure;
+}
+
+/** On the bank's sign-in page (the provider's own origin), as the person would. */
+async function signInAtProvider(secure: Page, account: { login: string; password: string }): Promise<void> {
+  await secure.locator('#stepup:not([hidden]) #stepup-link').click();
+  await secure.waitForURL((url) => url.origin === idp.issuer);
+  await secure.getByRole('heading', { name: 'Test Bank sign-in' }).waitFor();
+  await secure.getByLabel('Username').fill(account.login);
+  await secure.getByLabel('Password').fill(account.password);
+  await secure.getByRole('button', { name: 'Sign in' }).click();
+  await secure.waitForURL(`${base}/secure/`);
+}
+
+test('transfer_funds: the page → stepup_required → the provider → /secure/return → tier 4 → the chat goes on; the console and the bank see the verified identity', async () => {
+  const phoneContext = await newContext(PHONE);
+  const from = nextCustomer();
+  const phone = await customerWrites(phoneContext, from, 'Hello, I need some help with my account please');
+  const advisorToken = await gateway.services.advisorAuth.mintDevToken('advisor-e2e', 'Ada Advisor', 900);
+  const advisor = await openConsole(await newContext(LAPTOP), advisorToken);
+
+  const secure = await pivotAndOpen(advisor, phone, phoneContext, from, 'transfer_funds');
+  expect(await secure.getAttribute('body', 'data-tier')).toBe('1');
+  await secure.locator('#stepup:not([hidden])[data-tier="4"][data-reason="identity_required"]').waitFor();
+  expect(await secure.locator('#stepup-text').textContent()).toContain('confirm it is you');
+
+  await signInAtProvider(secure, ADA);
+  // Back on the page: no token in the URL; it resumed from sessionStorage at tier 4.
+  expect(secure.url()).toBe(`${base}/secure/`);
+  await secure.locator('#status[data-state="secure"]').waitFor();
+  await secure.locator('body[data-tier="4"]').waitFor();
+  await secure.locator('#verified:not([hidden])', { hasText: 'Identity confirmed' }).waitFor();
+  expect(await secure.locator('#stepup').isHidden()).toBe(true);
+  // The return-key cookie is gone once used.
+  expect((await phoneContext.cookies(base)).some((c) => c.name === 'pg_stepup')).toBe(false);
+
+  // The chat goes on, both ways.
+  await secure.fill('#text', 'Please move 200 EUR to my savings account');
+  await secure.click('#send');
+  await advisor.locator('#messages li.message[data-author="customer"][data-leg="secure"]', { hasText: 'move 200 EUR' }).waitFor();
+  await advisor.fill('#reply-text', 'Done: 200 EUR moved to savings.');
+  await advisor.press('#reply-text', 'Enter');
+  await secure.locator('#thread li.msg', { hasText: 'Done: 200 EUR moved to savings.' }).waitFor();
+
+  // The console shows who the bank says this is.
+  const verified = advisor.locator('#identity-verified');
+  await verified.waitFor();
+  expect(await verified.getAttribute('data-subject')).toBe(ADA.sub);
+  expect(await verified.getAttribute('data-tier')).toBe('4');
+  expect(await verified.textContent()).toContain('multi-factor (pwd, otp)');
+  await advisor.locator('#audit li[data-type="stepped_up"]').waitFor();
+  await advisor.locator('#audit li[data-type="identity_linked"]').waitFor();
+
+  // The bank's backend: an assertion from the API, verified against the JWKS.
+  const conversationId = (await gateway.services.store.openConversation('sandbox', from)).conversation.id;
+  const response = await fetch(`${base}/api/conversations/${conversationId}/assertion`, { headers: { authorization: `Bearer ${advisorToken}` } });
+  expect(response.status).toBe(200);
+  const { assertion } = (await response.json()) as { assertion: string };
+  const { payload } = await jwtVerify(assertion, createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`)), { issuer: base, audience: `${base}/assertion`, typ: 'pivot-assertion+jwt' });
+  expect(payload).toMatchObject({ sub: ADA.sub, idp: idp.issuer, amr: ['pwd', 'otp'], tier: 4, conversation: conversationId, channel: 'sandbox', externalUserId: from });
+}, 120_000);
+
+test('a password-only sign-in for a transfer: the page stays at tier 2 and says why; the console shows it', async () => {
+  const phoneContext = await newContext(PHONE);
+  const from = nextCustomer();
+  const phone = await customerWrites(phoneContext, from, 'Hello there, a question about my account');
+  const advisor = await openConsole(await newContext(LAPTOP), await gateway.services.advisorAuth.mintDevToken('advisor-e2e', 'Ada Advisor', 900));
+  const secure = await pivotAndOpen(advisor, phone, phoneContext, from, 'withdraw');
+
+  await signInAtProvider(secure, BOB);
+  await secure.locator('body[data-tier="2"]').waitFor();
+  await secure.locator('#stepup:not([hidden])[data-reason="mfa_required"]').waitFor();
+  expect(await secure.locator('#stepup-text').textContent()).toContain('second factor');
+  const verified = advisor.locator('#identity-verified[data-tier="2"]');
+  await verified.waitFor();
+  expect(await verified.textContent()).toContain('without a second factor');
+  await advisor.locator('#audit li[data-type="stepup_refused"]', { hasText: 'mfa_missing' }).waitFor();
+}, 120_000);

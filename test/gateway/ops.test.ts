@@ -1,0 +1,81 @@
+import { startTestGateway } from '../support/gateway-harness';
+import { startRedisServer } from '../support/redis-server';
+import type { Gateway } from '../../src/gateway';
+
+describe('operations endpoints and HTTP errors', () => {
+  let gateway: Gateway;
+  beforeAll(async () => {
+    gateway = await startTestGateway();
+  });
+  afterAll(async () => {
+    await gateway.close();
+  });
+
+  test('liveness, readiness and Prometheus metrics', async () => {
+    expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${gateway.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready', store: 'redis' });
+    const metrics = await fetch(`${gateway.url}/metrics`);
+    expect(metrics.headers.get('content-type')).toContain('text/plain');
+    expect(await metrics.text()).toContain('pg_inbound_messages_total');
+  });
+
+  test('unknown routes answer 404 problem JSON', async () => {
+    const res = await fetch(`${gateway.url}/no/such/route`);
+    expect(res.status).toBe(404);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    expect(await res.json()).toMatchObject({ status: 404, code: 'GW_ERR_NOT_FOUND', title: 'No such resource' });
+  });
+
+  test('oversize and malformed JSON bodies answer 413 and 400 problem JSON, never 500', async () => {
+    const big = await fetch(`${gateway.url}/api/conversations/x/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'x'.repeat(200_000) }) });
+    expect(big.status).toBe(413);
+    expect(await big.json()).toMatchObject({ code: 'GW_ERR_PAYLOAD_TOO_LARGE' });
+    const bad = await fetch(`${gateway.url}/api/conversations/x/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"text": ' });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ code: 'GW_ERR_BAD_REQUEST' });
+  });
+
+  test('helmet headers and a strict CSP on pages', async () => {
+    const res = await fetch(`${gateway.url}/secure/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toContain('no-store');
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+});
+
+describe('readiness follows the store', () => {
+  test('/readyz answers 503 when Redis stops, 200 again when it is back', async () => {
+    const redis = await startRedisServer();
+    const gateway = await startTestGateway({ REDIS_URL: redis.url });
+    try {
+      expect((await fetch(`${gateway.url}/readyz`)).status).toBe(200);
+      await redis.stop('SIGKILL');
+      const down = await fetch(`${gateway.url}/readyz`);
+      expect(down.status).toBe(503);
+      expect(await down.json()).toEqual({ status: 'store_unavailable', store: 'redis' });
+      expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);
+
+      const again = await startRedisServer(redis.port);
+      try {
+        const deadline = Date.now() + 15_000;
+        let status = 0;
+        while (Date.now() < deadline && status !== 200) {
+          status = (await fetch(`${gateway.url}/readyz`)).status;
+          if (status !== 200) await new Promise((r) => setTimeout(r, 200));
+        }
+        expect(status).toBe(200);
+      } finally {
+        await gateway.close();
+        await again.stop();
+      }
+    } finally {
+      await redis.stop();
+    }
+  });
+});
