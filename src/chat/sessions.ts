@@ -159,7 +159,12 @@ export class SecureSessions {
       if (typeof sessionToken !== 'string' || !TOKEN_PATTERN.test(sessionToken)) throw new GatewayError('GW_ERR_SESSION_INVALID', 'malformed');
       const id = sessionIdOf(sessionToken);
       const current = await this.get(id);
-      if (!current) throw new GatewayError('GW_ERR_SESSION_INVALID');
+      if (!current) {
+        // A session a lock ended says so (the page tells the person the chat is locked, not that it "ended").
+        const ended = await this.store.get(keys.endedSession(id));
+        if (ended !== undefined && (await this.store.get(keys.secureLock(ended))) !== undefined) throw new GatewayError('GW_ERR_CONVERSATION_LOCKED');
+        throw new GatewayError('GW_ERR_SESSION_INVALID');
+      }
       const conversation = await this.store.getConversation(current.conversationId);
       if (!conversation || conversation.status === 'closed') throw new GatewayError('GW_ERR_SESSION_INVALID', 'conversation');
       if (conversation.secure === 'locked' || (await this.store.get(keys.secureLock(current.conversationId))) !== undefined) {
@@ -232,7 +237,11 @@ export class SecureSessions {
       const raw = await this.store.get(keys.session(id));
       await this.store.delete(keys.session(id));
       await this.store.removeFromSet(setKey, id);
-      if (raw !== undefined) live.push(id);
+      if (raw !== undefined) {
+        live.push(id);
+        // Remember which conversation the ended session belonged to, for as long as it could have been resumed.
+        await this.store.set(keys.endedSession(id), conversationId, this.opts.idleSeconds);
+      }
     }
     await this.audit.record(conversationId, { type: 'session_revoked', reason, detail: { count: live.length } });
     this.events.publishRevocation({ conversationId, sessionIds: live, reason });

@@ -12,10 +12,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { AuditTrail } from '../audit/audit-trail';
-import { replies } from '../bot/replies';
+import { replies, type ReplyLanguage } from '../bot/replies';
 import type { ConsentRequestPayload } from '../chat/events';
 import type { SecureSession } from '../chat/sessions';
-import type { PivotIntent } from '../pivot/policy';
+import { PIVOT_INTENTS, type PivotIntent } from '../pivot/policy';
 import { keys } from '../store/keys';
 import type { Store } from '../store/store';
 
@@ -31,6 +31,10 @@ interface ConsentRecord {
   intent: PivotIntent;
   summaryMessageId?: string;
 }
+
+const LANGUAGES: readonly ReplyLanguage[] = ['en', 'es', 'fr', 'de'];
+/** The invite's own line ("To buy or sell investments safely, ...") is posted as the advisor's: it is no summary. */
+const INVITE_TEXTS: ReadonlySet<string> = new Set(LANGUAGES.flatMap((lang) => PIVOT_INTENTS.filter((i) => i !== 'none').map((i) => replies.why(i as Exclude<PivotIntent, 'none'>, lang))));
 
 export function describeIntent(intent: PivotIntent): string {
   return intent === 'none' ? 'Continue the conversation' : replies.why(intent, 'en');
@@ -51,7 +55,7 @@ export class ConsentSteps {
   /** What the page shows; replaces any earlier request of the session. */
   async request(session: SecureSession, tier: number): Promise<ConsentRequestPayload> {
     const latest = await this.store.readLatestMessages(session.conversationId, SUMMARY_LOOKBACK);
-    const summary = [...latest.messages].reverse().find((m) => m.author === 'advisor');
+    const summary = [...latest.messages].reverse().find((m) => m.author === 'advisor' && !INVITE_TEXTS.has(m.text));
     const consentId = randomBytes(16).toString('base64url');
     const record: ConsentRecord = { consentId, intent: session.intent, ...(summary ? { summaryMessageId: summary.id } : {}) };
     await this.store.set(keys.consentRequest(session.id), JSON.stringify(record), CONSENT_TTL_SECONDS);

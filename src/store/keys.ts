@@ -15,6 +15,7 @@
  * | pg:{c:ID}:sessions                | set    | session hashes of the conversation          |
  * | pg:{c:ID}:secure-lock             | string | present while the secure channel is locked  |
  * | pg:session:HASH                   | string | a secure session (JSON), idle TTL           |
+ * | pg:session-ended:HASH             | string | conversation of a session revokeAll ended   |
  * | pg:user:CHANNEL:EXTERNAL          | string | id of the open conversation of that user    |
  * | pg:uid:EXTERNAL                   | set    | ids of every conversation of that user id   |
  * | pg:conv:active:all / :open        | zset   | activity index (lexicographic members)      |
@@ -48,6 +49,8 @@ export const keys = {
   /** Written before `secure: 'locked'` and read after every write of `secure`: the lock's source of truth. */
   secureLock: (id: string) => `pg:{c:${id}}:secure-lock`,
   session: (hash: string) => `pg:session:${hash}`,
+  /** conversation id of a session that revokeAll ended (lock, lost device), kept for its idle lifetime. */
+  endedSession: (hash: string) => `pg:session-ended:${hash}`,
   userConversation: (channel: string, externalUserId: string) => `pg:user:${channel}:${externalUserId}`,
   userConversations: (externalUserId: string) => `pg:uid:${externalUserId}`,
   activity: (status: 'all' | 'open') => `pg:conv:active:${status}`,

@@ -29,12 +29,17 @@ const PUBLIC_URL = 'https://bank.example';
 const NODE = { url: '', origin: PUBLIC_URL };
 const ANDROID_CHROME = 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36';
 const DEADLINE_MS = 15_000;
+/**
+ * This file's own client address (behind a trusted loopback proxy): failed
+ * handshakes count per client IP, and other test files share the run's Redis.
+ */
+const CLIENT = { headers: { 'x-forwarded-for': `10.${randomInt(0, 256)}.${randomInt(0, 256)}.${randomInt(1, 255)}`, 'user-agent': ANDROID_CHROME } };
 
 let gateway: Gateway;
 const sockets: RecordedCustomer[] = [];
 
 beforeAll(async () => {
-  const config = loadConfig({ NODE_ENV: 'test', PUBLIC_URL, REDIS_URL: process.env.TEST_REDIS_URL! });
+  const config = loadConfig({ NODE_ENV: 'test', PUBLIC_URL, REDIS_URL: process.env.TEST_REDIS_URL!, TRUST_PROXY: 'loopback' });
   gateway = await startGateway(config, silentLogger(), { port: 0, host: '127.0.0.1', defaultMetrics: false });
   NODE.url = gateway.url;
 }, 60_000);
@@ -108,7 +113,7 @@ function tokenOf(invite: SandboxItem): string {
 }
 
 async function openSecureSession(pivotToken: string): Promise<RecordedCustomer> {
-  const recorded = await connectCustomer(NODE, { pivotToken }, { headers: { 'user-agent': ANDROID_CHROME } });
+  const recorded = await connectCustomer(NODE, { pivotToken }, CLIENT);
   sockets.push(recorded);
   return recorded;
 }
@@ -244,7 +249,7 @@ describe('the single-invite rule', () => {
     expect(fresh.intent).toBe('transfer_funds');
     expect(invites[1]!.text).toBe(replies.why('transfer_funds', 'en'));
     expect((await gateway.services.ledger.record(conversationId, firstJti))?.state).toBe('revoked');
-    expect(await refusalOf(NODE, { pivotToken: tokenOf(first!) })).toBe('token_invalid');
+    expect(await refusalOf(NODE, { pivotToken: tokenOf(first!) }, CLIENT)).toBe('token_invalid');
   });
 });
 
@@ -283,9 +288,9 @@ describe('lost device', () => {
     expect(await auditTypes(conversationA)).toContain('lost_device');
 
     // Neither session resumes; the link left unredeemed on B is dead too.
-    expect(await refusalOf(NODE, { sessionToken: onA.sessions[0]!.sessionToken })).toBe('session_invalid');
-    expect(await refusalOf(NODE, { sessionToken: onB.sessions[0]!.sessionToken })).toBe('session_invalid');
-    expect(await refusalOf(NODE, { pivotToken: outstanding.token })).toBe('token_invalid');
+    expect(await refusalOf(NODE, { sessionToken: onA.sessions[0]!.sessionToken }, CLIENT)).toBe('session_invalid');
+    expect(await refusalOf(NODE, { sessionToken: onB.sessions[0]!.sessionToken }, CLIENT)).toBe('session_invalid');
+    expect(await refusalOf(NODE, { pivotToken: outstanding.token }, CLIENT)).toBe('token_invalid');
   });
 });
 
@@ -301,6 +306,7 @@ describe('customer notice and LOCK', () => {
 
     const notice = await eventually(async () => (await phone(from)).find((i) => i.text.startsWith('A secure session was opened')), 'the session notice');
     const session = await gateway.services.sessions.get(sessionIdOf(secure.sessions[0]!.sessionToken));
+    expect(session?.client.ip).toBe(CLIENT.headers['x-forwarded-for']);
     expect(notice.text).toBe(`A secure session was opened at ${clockTime(session!.createdAt)} from Chrome on Android. Not you? Reply LOCK`);
     expect(notice.text).toMatch(/^A secure session was opened at \d\d:\d\d UTC from Chrome on Android\. Not you\? Reply LOCK$/);
     await settled(from);
@@ -313,10 +319,10 @@ describe('customer notice and LOCK', () => {
     const locked = (await gateway.services.audit.list(conversationId, undefined, 100)).items.find((e) => e.type === 'locked');
     expect(locked).toMatchObject({ actor: { kind: 'customer' }, reason: 'customer_replied_lock' });
     // New connections are refused as locked: the invite reopened, or a link sent before the LOCK.
-    expect(await refusalOf(NODE, { pivotToken: tokenOf(invite!) }, { headers: { 'user-agent': ANDROID_CHROME } })).toBe('conversation_locked');
-    expect(await refusalOf(NODE, { pivotToken: sentBeforeLock.token })).toBe('conversation_locked');
-    // The ended session does not resume (its record is gone, so it may read as an unknown session).
-    expect(['conversation_locked', 'session_invalid']).toContain(await refusalOf(NODE, { sessionToken: secure.sessions[0]!.sessionToken }));
+    expect(await refusalOf(NODE, { pivotToken: tokenOf(invite!) }, CLIENT)).toBe('conversation_locked');
+    expect(await refusalOf(NODE, { pivotToken: sentBeforeLock.token }, CLIENT)).toBe('conversation_locked');
+    // The ended session does not resume either, and says why: the chat is locked.
+    expect(await refusalOf(NODE, { sessionToken: secure.sessions[0]!.sessionToken }, CLIENT)).toBe('conversation_locked');
 
     // While locked, a sensitive message gets no link: the customer is told the chat is locked.
     await say(from, 'I want to transfer $500 to my brother');

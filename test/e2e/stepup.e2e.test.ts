@@ -16,10 +16,13 @@ import { loadConfig } from '../../src/config';
 import { startGateway, type Gateway } from '../../src/gateway';
 import { silentLogger } from '../../src/ops/logger';
 import { ensureWebviewsBuilt, freePort, launchChromium } from '../support/browser-launch';
+import { signRequest } from '../../src/identity/messenger-binding';
 import { ADA, BOB, startOidcProvider, type TestIdp } from '../support/oidc-provider';
 
 const LAPTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
+const MESSENGER_APP_SECRET = 'e2e-messenger-app-secret';
+const MESSENGER_APP_ID = '5550001112223334';
 
 let gateway: Gateway;
 let idp: TestIdp;
@@ -40,6 +43,12 @@ beforeAll(async () => {
     CUSTOMER_IDP_ISSUER: idp.issuer,
     CUSTOMER_IDP_CLIENT_ID: idp.client.clientId,
     CUSTOMER_IDP_CLIENT_SECRET: idp.client.clientSecret,
+    MESSENGER_APP_SECRET,
+    MESSENGER_VERIFY_TOKEN: 'e2e-verify',
+    MESSENGER_PAGE_ACCESS_TOKEN: 'e2e-page-token',
+    MESSENGER_APP_ID,
+    // Nothing leaves the machine: Messenger sends go to a closed local port.
+    META_GRAPH_URL: 'http://127.0.0.1:9/v24.0',
   });
   gateway = await startGateway(config, silentLogger(), { port, host: '127.0.0.1', defaultMetrics: false });
   browser = await launchChromium();
@@ -174,4 +183,59 @@ test('a password-only sign-in for a transfer: the page stays at tier 2 and says 
   await verified.waitFor();
   expect(await verified.textContent()).toContain('without a second factor');
   await advisor.locator('#audit li[data-type="stepup_refused"]', { hasText: 'mfa_missing' }).waitFor();
+}, 120_000);
+
+test('trade (tier 3): after the sign-in the page shows what the customer agrees to, with the advisor summary; "I agree" is acknowledged and audited', async () => {
+  const phoneContext = await newContext(PHONE);
+  const from = nextCustomer();
+  const phone = await customerWrites(phoneContext, from, 'Hi, a question about my portfolio');
+  const advisor = await openConsole(await newContext(LAPTOP), await gateway.services.advisorAuth.mintDevToken('advisor-e2e', 'Ada Advisor', 900));
+  await advisor.locator('button.conversation', { hasText: from }).click();
+  await advisor.fill('#reply-text', 'I will sell 10 ACME shares at market for you, fee 4.90 EUR.');
+  await advisor.press('#reply-text', 'Enter');
+  await phone.locator('.bubble', { hasText: 'ACME' }).waitFor();
+  const secure = await pivotAndOpen(advisor, phone, phoneContext, from, 'trade');
+  await secure.locator('#stepup:not([hidden])[data-tier="3"]').waitFor();
+
+  await signInAtProvider(secure, BOB);
+  await secure.locator('body[data-tier="2"]').waitFor();
+  const consent = secure.locator('#consent:not([hidden])');
+  await consent.waitFor();
+  expect(await secure.locator('#consent-intent').textContent()).toBe('buying or selling investments');
+  expect(await secure.locator('#consent-summary').textContent()).toBe('I will sell 10 ACME shares at market for you, fee 4.90 EUR.');
+  await secure.getByRole('button', { name: 'I agree' }).click();
+  await secure.locator('#consent').waitFor({ state: 'hidden' });
+  await advisor.locator('#audit li[data-type="consent"]').waitFor();
+  await advisor.locator('#identity-verified[data-tier="3"]').waitFor();
+}, 120_000);
+
+test('inside Messenger: the page asks the Messenger Extensions SDK for its context and the session is bound', async () => {
+  const psid = `7${String(Date.now()).slice(-12)}`;
+  const conversation = (await gateway.services.store.openConversation('messenger', psid)).conversation;
+  const pivot = await gateway.services.ledger.issue(conversation.id, 'view_account', { kind: 'advisor', id: 'advisor-e2e' });
+  const messenger = await browser.newContext({
+    viewport: PHONE,
+    userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 [FBAN/MessengerForiOS;FBAV/470.0]',
+  });
+  contexts.push(messenger);
+  // Meta's SDK, played by a stub with the SDK's API: it hands the page a signed_request built the way Meta signs it.
+  const signedRequest = signRequest({ algorithm: 'HMAC-SHA256', issued_at: Math.floor(Date.now() / 1000), psid, page_id: '4242', thread_type: 'USER_TO_PAGE' }, MESSENGER_APP_SECRET);
+  const asked: string[] = [];
+  await messenger.exposeFunction('recordAppId', (appId: string) => asked.push(appId));
+  await messenger.route('https://connect.facebook.net/**', (route) =>
+    route.fulfill({
+      contentType: 'text/javascript',
+      body: `window.MessengerExtensions = { getContext: function (appId, ok) { window.recordAppId(appId); ok({ signed_request: ${JSON.stringify(signedRequest)} }); } }; if (window.extAsyncInit) window.extAsyncInit();`,
+    }),
+  );
+  const page = await messenger.newPage();
+  await page.goto(pivot.url);
+  await page.locator('#open').click();
+  await page.locator('#status[data-state="secure"]').waitFor();
+  const advisorToken = await gateway.services.advisorAuth.mintDevToken('advisor-e2e', 'Ada Advisor', 900);
+  const advisor = await openConsole(await newContext(LAPTOP), advisorToken);
+  await advisor.locator('button.conversation', { hasText: psid }).click();
+  await advisor.locator('#audit li[data-type="binding"]').waitFor();
+  await advisor.locator('#identity-binding').waitFor();
+  expect(asked).toEqual([MESSENGER_APP_ID]);
 }, 120_000);

@@ -189,7 +189,7 @@ describe.each([
     expect((await gw.store.getConversation(conversation.id))?.secure).toBe('locked');
     expect(gw.changes.map((c) => [c.event, c.reason])).toEqual(expect.arrayContaining([['locked', 'pivot_replayed'], ['alert', 'pivot_replayed']]));
     expect(gw.revocations).toEqual([{ conversationId: conversation.id, sessionIds: [session.session.id], reason: 'locked' }]);
-    expect(await refusal(gw.sessions.resume(session.sessionToken, client))).toBe('session_invalid');
+    expect(await refusal(gw.sessions.resume(session.sessionToken, client))).toBe('conversation_locked') // the lock ended it, and the page says so;
     const audit = (await gw.audit.list(conversation.id, undefined, 50)).items;
     expect(audit.find((e) => e.type === 'replay_alarm')).toMatchObject({ pivotId: pivot.pivotId, client: attacker, reason: 'pivot_replayed' });
     expect(audit.find((e) => e.type === 'locked')).toMatchObject({ actor: { kind: 'system' }, reason: 'pivot_replayed' });
@@ -201,6 +201,8 @@ describe.each([
     await gw.ledger.unlock(conversation.id, { kind: 'advisor', id: 'adv-1' });
     expect((await gw.store.getConversation(conversation.id))?.secure).toBe('none');
     expect(gw.changes.at(-1)).toMatchObject({ event: 'unlocked' });
+    // Unlocking does not bring the ended session back: it is simply gone now.
+    expect(await refusal(gw.sessions.resume(session.sessionToken, client))).toBe('session_invalid');
     const again = await gw.ledger.issue(conversation.id, 'view_account', { kind: 'advisor', id: 'adv-1' });
     expect(await refusal(gw.ledger.redeem(again.token, client))).toBe('ok');
     expect((await gw.store.getConversation(conversation.id))?.secure).toBe('active');
@@ -218,7 +220,7 @@ describe.each([
     expect(await gw.ledger.record(conversation.id, pending.pivotId)).toMatchObject({ state: 'revoked', revokedReason: 'locked' });
     expect(await refusal(gw.ledger.redeem(pending.token, client))).toBe('conversation_locked');
     expect(await gw.sessions.hasActive(conversation.id)).toBe(false);
-    expect(await refusal(gw.sessions.resume(session.sessionToken, client))).toBe('session_invalid');
+    expect(await refusal(gw.sessions.resume(session.sessionToken, client))).toBe('conversation_locked');
   });
 
   test('50 concurrent redemptions of one token: exactly 1 succeeds (x20 tokens)', async () => {
