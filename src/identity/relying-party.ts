@@ -10,6 +10,7 @@
  * `nonce` and the PKCE verifier (src/identity/stepup-states.ts).
  */
 import * as oidc from 'openid-client';
+import { ConfigError } from '../config';
 import type { Logger } from '../ops/logger';
 
 export interface RelyingPartyOptions {
@@ -60,6 +61,8 @@ export class RelyingPartyError extends Error {
   }
 }
 
+/** openid-client codes that mean "the provider answered, but its ID token or response is not acceptable". */
+const ID_TOKEN_CODES: ReadonlySet<string> = new Set(['OAUTH_INVALID_RESPONSE', 'OAUTH_PARSE_ERROR', 'OAUTH_KEY_SELECTION_FAILED', 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED']);
 const CLAIM_OF_CODE: Readonly<Record<string, string>> = { OAUTH_JWT_TIMESTAMP_CHECK_FAILED: 'exp' };
 
 function claimOf(err: oidc.ClientError): string | undefined {
@@ -77,9 +80,9 @@ export function relyingPartyErrorOf(err: unknown): RelyingPartyError {
   if (err instanceof oidc.ClientError) {
     const code = err.code ?? 'unknown';
     if (code === 'OAUTH_JWT_CLAIM_COMPARISON_FAILED' || code === 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED') return new RelyingPartyError('id_token_invalid', claimOf(err) ?? code);
-    if (code === 'OAUTH_INVALID_RESPONSE' || code === 'OAUTH_PARSE_ERROR' || code === 'OAUTH_KEY_SELECTION_FAILED') return new RelyingPartyError('id_token_invalid', code);
-    if (code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' || code === 'OAUTH_RESPONSE_IS_NOT_JSON') return new RelyingPartyError('idp_unreachable', code);
-    return new RelyingPartyError('id_token_invalid', code);
+    if (ID_TOKEN_CODES.has(code)) return new RelyingPartyError('id_token_invalid', code);
+    // Network errors, timeouts, non-JSON or non-2xx answers: the provider is not answering as it should.
+    return new RelyingPartyError('idp_unreachable', code);
   }
   return new RelyingPartyError('idp_unreachable', err instanceof Error ? err.name : 'unknown');
 }
@@ -91,7 +94,7 @@ export class RelyingParty {
   constructor(private readonly opts: RelyingPartyOptions) {
     this.log = opts.logger.child({ component: 'identity-rp' });
     if (new URL(opts.issuer).protocol !== 'https:' && !opts.allowInsecureIssuer) {
-      throw new Error('CUSTOMER_IDP_ISSUER must be https outside development');
+      throw new ConfigError([`CUSTOMER_IDP_ISSUER: must be https when NODE_ENV=production, got ${JSON.stringify(opts.issuer)}`]);
     }
   }
 
