@@ -11,8 +11,10 @@
  * The metric code is pure (`computeMetrics`, `evaluatePredictions`,
  * `missedTargets`, `formatReport`) so tests run it on the same split.
  */
-import { INTENTS, IntentClassifier, isSensitive, loadIntentCorpus, type Intent } from './intents';
-import { LANGUAGES, type Language } from './intent-corpus';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { INTENTS, IntentClassifier, isIntent, isSensitive, loadIntentCorpus, type Intent } from './intents';
+import { LANGUAGES, findPackageRoot, type Language } from './intent-corpus';
 
 export interface Prediction {
   language: Language;
@@ -142,11 +144,14 @@ export function formatReport(report: EvalReport): string {
   return lines.join('\n');
 }
 
-/** Trains on `train`, classifies `heldout`; what both the CLI and the tests measure. */
-/** Scores `classifier` (default: one freshly trained on the train split) on the held-out split. */
-export async function evaluateHeldout(given?: IntentClassifier): Promise<{ report: EvalReport; predictions: Prediction[] }> {
+/**
+ * Scores `classifier` (default: one freshly trained on the train split) on
+ * the held-out split, or on `messages` when given (e.g. the independent set
+ * in data/intents-independent/, written without seeing the training data).
+ */
+export async function evaluateHeldout(given?: IntentClassifier, messages?: Readonly<Record<Language, ReadonlyArray<{ text: string; intent: Intent }>>>): Promise<{ report: EvalReport; predictions: Prediction[] }> {
   const classifier = given ?? (await IntentClassifier.train(loadIntentCorpus('train')));
-  const heldout = loadIntentCorpus('heldout');
+  const heldout = messages ?? loadIntentCorpus('heldout');
   const predictions: Prediction[] = [];
   for (const language of LANGUAGES) {
     for (const { text, intent } of heldout[language]) {
@@ -157,9 +162,23 @@ export async function evaluateHeldout(given?: IntentClassifier): Promise<{ repor
   return { report: evaluatePredictions(predictions), predictions };
 }
 
+/** data/intents-independent/<lang>.json: `{messages: [{text, intent}]}`, written by someone who never saw the training data. */
+export function loadIndependentSet(): Record<Language, Array<{ text: string; intent: Intent }>> {
+  const dir = join(findPackageRoot(), 'data', 'intents-independent');
+  const read = (language: Language) => {
+    const file = JSON.parse(readFileSync(join(dir, `${language}.json`), 'utf8')) as { messages?: Array<{ text?: unknown; intent?: unknown }> };
+    return (file.messages ?? []).map((m, i) => {
+      if (typeof m.text !== 'string' || !isIntent(m.intent)) throw new Error(`${language}.json message ${i + 1}: needs text and a canonical intent`);
+      return { text: m.text, intent: m.intent };
+    });
+  };
+  return { en: read('en'), es: read('es'), fr: read('fr'), de: read('de') };
+}
+
 async function main(argv: readonly string[]): Promise<number> {
-  const { report, predictions } = await evaluateHeldout();
-  const out: string[] = [formatReport(report), ''];
+  const independent = argv.includes('--independent');
+  const { report, predictions } = await evaluateHeldout(undefined, independent ? loadIndependentSet() : undefined);
+  const out: string[] = [...(independent ? ['independent set: data/intents-independent/, written by someone who never saw the training data'] : []), formatReport(report), ''];
   if (argv.includes('--verbose')) {
     out.push('misclassified:');
     for (const p of predictions) {

@@ -37,6 +37,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { LANGUAGES, findPackageRoot, isLanguage, loadCorpusFile, type CorpusSplit, type Language } from './intent-corpus';
+import { tierOf, type Tier } from '../pivot/policy';
 import { MASK_BULLET, REMOVED_MARKER, redact } from './redact';
 
 export { LANGUAGES, type Language } from './intent-corpus';
@@ -54,21 +55,10 @@ export const INTENTS = [
 ] as const;
 export type Intent = (typeof INTENTS)[number];
 
-/** A tier is always reported as its number: 0 public, 1 view, 2 change, 3 trade, 4 move_money. */
-export type Tier = 0 | 1 | 2 | 3 | 4;
+export type { Tier };
 
-/** PRODUCT.md "Risk tiers". `src/pivot/policy.ts` holds the same table (a test keeps them equal). */
-export const TIER_OF: Readonly<Record<Intent, Tier>> = Object.freeze({
-  none: 0,
-  view_account: 1,
-  update_profile: 2,
-  card_payment: 2,
-  credential_disclosure: 2,
-  lost_device: 2,
-  trade: 3,
-  transfer_funds: 4,
-  withdraw: 4,
-});
+/** PRODUCT.md "Risk tiers", as `src/pivot/policy.ts` decides them (one table, not two). */
+export const TIER_OF: Readonly<Record<Intent, Tier>> = Object.freeze(Object.fromEntries(INTENTS.map((intent) => [intent, tierOf(intent)])) as Record<Intent, Tier>);
 
 /** Every intent but `none`: each one pivots to the secure chat. */
 export const SENSITIVE_INTENTS: readonly Intent[] = INTENTS.filter((i) => i !== 'none');
