@@ -10,10 +10,11 @@
  */
 import type { ConversationEvents } from './conversation-events';
 import type { JobQueue } from './jobs/job-queue';
-import type { Conversation, InboundMessage, Message } from './messages';
+import { isGatewayError } from './errors';
+import type { Conversation, InboundMessage, Message, MessageDraft } from './messages';
 import type { Logger } from './ops/logger';
 import type { Metrics } from './ops/metrics';
-import type { Store } from './store/store';
+import type { AppendResult, Store } from './store/store';
 
 /** Removes what must never be stored from public-channel text (see src/bot/redact.ts). */
 export type Redactor = (text: string) => { text: string; redacted: boolean };
@@ -51,20 +52,52 @@ export function normaliseText(text: string, maxLength: number): string {
     .slice(0, maxLength);
 }
 
+/** How many (channel, user) → conversation id hints one process keeps (oldest dropped first). */
+const HINTS_MAX = 10_000;
+
+function refusedHint(err: unknown): boolean {
+  return isGatewayError(err) && (err.code === 'GW_ERR_CONVERSATION_CLOSED' || err.code === 'GW_ERR_CONVERSATION_NOT_FOUND');
+}
+
 export function createIngest(deps: IngestDeps): Ingest {
   const log = deps.logger.child({ component: 'ingest' });
   const maxTextLength = deps.maxTextLength ?? 4096;
+  // (channel, user) → the conversation this process last stored into for them.
+  // Only a hint that spares a repeat sender the two reads of openConversation:
+  // the append (requireOpen) is the authority and refuses a closed or expired
+  // conversation, and then the hint is dropped and the slow path runs.
+  const hints = new Map<string, string>();
+  const remember = (key: string, conversationId: string) => {
+    hints.delete(key);
+    hints.set(key, conversationId);
+    if (hints.size > HINTS_MAX) hints.delete(hints.keys().next().value!);
+  };
 
   return async function ingest(inbound: InboundMessage): Promise<IngestResult> {
-    const { conversation, created } = await deps.store.openConversation(inbound.channel, inbound.externalUserId);
-    if (created) deps.events.publish({ conversation, event: 'created' });
-
     const clean = deps.redact(normaliseText(inbound.text, maxTextLength));
-    const { message, duplicate } = await deps.store.appendMessage(
-      conversation.id,
-      { author: 'customer', channel: inbound.channel, text: clean.text, ...(clean.redacted ? { redacted: true } : {}) },
-      { dedupeKey: `${inbound.channel}:${inbound.platformMessageId}` },
-    );
+    const draft: MessageDraft = { author: 'customer', channel: inbound.channel, text: clean.text, ...(clean.redacted ? { redacted: true } : {}) };
+    const options = { dedupeKey: `${inbound.channel}:${inbound.platformMessageId}`, requireOpen: true };
+    const hintKey = `${inbound.channel}\n${inbound.externalUserId}`;
+
+    let appended: AppendResult | undefined;
+    const hinted = hints.get(hintKey);
+    if (hinted !== undefined) {
+      try {
+        appended = await deps.store.appendMessage(hinted, draft, options);
+      } catch (err) {
+        if (!refusedHint(err)) throw err;
+        hints.delete(hintKey);
+      }
+    }
+    if (appended === undefined) {
+      const { conversation, created } = await deps.store.openConversation(inbound.channel, inbound.externalUserId);
+      if (created) deps.events.publish({ conversation, event: 'created' });
+      // Not requireOpen here: openConversation just chose this conversation, as before.
+      appended = await deps.store.appendMessage(conversation.id, draft, { dedupeKey: options.dedupeKey });
+    }
+    const { message, duplicate } = appended;
+    const conversation = appended.conversation;
+    if (conversation.status === 'open') remember(hintKey, conversation.id);
     // Enqueued on duplicates too: if an earlier delivery stored the message but
     // failed before its job was added, the platform's retry repairs it. The
     // job id makes this idempotent and the bot skips messages it handled.
@@ -72,7 +105,7 @@ export function createIngest(deps: IngestDeps): Ingest {
 
     deps.metrics?.inboundMessages.inc({ channel: inbound.channel, outcome: duplicate ? 'duplicate' : 'stored' });
     log.debug({ conversationId: conversation.id, messageId: message.id, duplicate, length: message.text.length, redacted: clean.redacted }, 'inbound stored');
-    if (!duplicate) deps.events.publish({ conversation: { ...conversation, lastMessageAt: message.createdAt }, event: 'message', message });
+    if (!duplicate) deps.events.publish({ conversation, event: 'message', message });
     return { conversation, message, duplicate };
   };
 }

@@ -15,7 +15,7 @@
  * text with the link (see `smsInviteText`); WhatsApp over Twilio sends the
  * same text (a native button there needs a pre-approved Content template).
  */
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import type twilio from 'twilio';
 import { GatewayError } from '../../src/errors';
 import { errorHandler, sendProblem } from '../../src/http-errors';
@@ -32,7 +32,13 @@ import { parseTwilioForm, signedTwilioUrl, TWILIO_SIGNATURE_HEADER, verifyTwilio
 export const TWILIO_WEBHOOK_PATH = '/webhooks/twilio';
 /** Twilio's form bodies are small (a message is at most 1,600 characters). */
 export const TWILIO_BODY_LIMIT = '256kb';
-const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
+const EMPTY_TWIML = Buffer.from('<?xml version="1.0" encoding="UTF-8"?><Response/>', 'utf8');
+/** What `res.type('text/xml').send(EMPTY_TWIML)` would set, written directly (no content-type parsing per request). */
+const TWIML_HEADERS = { 'content-type': 'text/xml; charset=utf-8', 'content-length': String(EMPTY_TWIML.length) };
+
+function sendEmptyTwiml(res: Response): void {
+  res.writeHead(200, TWIML_HEADERS).end(EMPTY_TWIML);
+}
 const IDEMPOTENCY_HEADER = 'i-twilio-idempotency-token';
 /** Twilio's Body limit. */
 const MAX_BODY = 1600;
@@ -94,7 +100,7 @@ export class TwilioConnector implements Connector {
         sendProblem(res, problem, req.originalUrl);
         return;
       }
-      res.status(200).type('text/xml').send(EMPTY_TWIML);
+      sendEmptyTwiml(res);
     });
 
     router.post('/status', rawBody(TWILIO_BODY_LIMIT), async (req, res) => {
@@ -110,7 +116,7 @@ export class TwilioConnector implements Connector {
         sendProblem(res, notStored(err), req.originalUrl);
         return;
       }
-      res.status(200).type('text/xml').send(EMPTY_TWIML);
+      sendEmptyTwiml(res);
     });
 
     router.use(errorHandler(this.logger));

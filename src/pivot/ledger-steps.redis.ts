@@ -21,7 +21,7 @@ import type { IssueStepInput, IssueStepResult, LedgerSteps, RedeemStepInput, Red
 /**
  * KEYS: conversation hash, lock key, new record, current pointer, previous record (or the new one when none), audit stream.
  * ARGV: jti, record JSON, ttl, expected previous jti ('' = none), revokedAt, pivot_issued entry, pivot_revoked entry, audit retention.
- * Returns {'ok', replacedJti-or-'', conversation hash...} | {'missing'} | {'closed'} | {'locked'} | {'retry'} | {'collision'}.
+ * Returns {'ok', replacedJti-or-'', conversation hash...} | {'missing'} | {'closed'} | {'locked'} | {'retry', current-or-''} | {'collision'}.
  */
 const ISSUE = `
 local c = redis.call('HMGET', KEYS[1], 'channel', 'status', 'secure')
@@ -29,7 +29,7 @@ if not c[1] then return {'missing'} end
 if c[2] == 'closed' then return {'closed'} end
 if c[3] == 'locked' or redis.call('EXISTS', KEYS[2]) == 1 then return {'locked'} end
 local previous = redis.call('GET', KEYS[4])
-if (previous or '') ~= ARGV[4] then return {'retry'} end
+if (previous or '') ~= ARGV[4] then return {'retry', previous or ''} end
 if not redis.call('SET', KEYS[3], ARGV[2], 'NX', 'EX', tonumber(ARGV[3])) then return {'collision'} end
 redis.call('SET', KEYS[4], ARGV[1], 'EX', tonumber(ARGV[3]))
 local replaced = ''
@@ -127,8 +127,19 @@ function unavailable(err: unknown): GatewayError {
   return isGatewayError(err) ? err : new GatewayError('GW_ERR_STORE_UNAVAILABLE', (err as Error)?.message ?? 'redis error', { cause: err });
 }
 
+/** How many conversations' last issued pivot one process remembers (oldest dropped first). */
+const GUESSES_MAX = 10_000;
+
 export class RedisLedgerSteps implements LedgerSteps {
   private readonly client: ScriptClient;
+  /** conversation id → the jti this process last made current: only a guess, checked by the issue script. */
+  private readonly lastIssued = new Map<string, string>();
+
+  private remember(conversationId: string, jti: string): void {
+    this.lastIssued.delete(conversationId);
+    this.lastIssued.set(conversationId, jti);
+    if (this.lastIssued.size > GUESSES_MAX) this.lastIssued.delete(this.lastIssued.keys().next().value!);
+  }
 
   constructor(
     store: RedisStore,
@@ -149,9 +160,13 @@ export class RedisLedgerSteps implements LedgerSteps {
     const recordKey = keys.pivot(id, jti);
     const issued = this.audit.encode(input.audit);
     try {
+      // The previous record's key must be declared to the script, so the
+      // current pointer is guessed: the pivot this process last issued for the
+      // conversation, else none. The script checks the guess and on a miss
+      // answers the actual pointer, used for the next attempt (one more round
+      // trip, only then).
+      let previous = this.lastIssued.get(id) ?? '';
       for (let attempt = 0; attempt < RETRIES; attempt++) {
-        // Read the current pointer outside the script so the previous record's key can be declared to it.
-        const previous = (await this.client.get(keys.currentPivot(id))) ?? '';
         const revoked = previous ? this.audit.encode({ type: 'pivot_revoked', pivotId: previous, reason: 'superseded' satisfies RevokeReason, actor: { ...input.actor } }) : '';
         const [kind, replaced, ...hash] = await this.client.pgPivotIssue(
           keys.conversation(id),
@@ -169,9 +184,15 @@ export class RedisLedgerSteps implements LedgerSteps {
           revoked,
           String(this.audit.retentionSeconds),
         );
-        if (kind === 'retry') continue;
+        if (kind === 'retry') {
+          previous = replaced ?? '';
+          continue;
+        }
         if (kind === 'collision') throw new GatewayError('GW_ERR_INTERNAL', 'jti collision');
-        if (kind === 'ok') return { kind: 'ok', ...(replaced ? { replaced } : {}), ...conversationOf(id, hash) };
+        if (kind === 'ok') {
+          this.remember(id, jti);
+          return { kind: 'ok', ...(replaced ? { replaced } : {}), ...conversationOf(id, hash) };
+        }
         if (kind === 'missing' || kind === 'closed' || kind === 'locked') return { kind };
         throw new GatewayError('GW_ERR_INTERNAL', `unexpected issue script reply ${String(kind)}`);
       }

@@ -82,6 +82,19 @@ export interface PivotLedgerOptions {
 /** The tier a redeemed pivot proves by itself (PRODUCT.md: tier 1 needs only the token). */
 const TOKEN_PROVES: Tier = 1;
 
+/** The `sub` claim of a compact JWT, read WITHOUT verifying it (only to start a read-only check early). */
+function unverifiedSubOf(token: string): string | undefined {
+  if (typeof token !== 'string' || token.length > 8192) return undefined;
+  const payload = token.split('.')[1];
+  if (payload === undefined) return undefined;
+  try {
+    const sub = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sub?: unknown }).sub;
+    return typeof sub === 'string' && sub.length <= 200 ? sub : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function fingerprintOf(jti: string, client: AuditClient): string {
   return createHash('sha256').update(`${jti}\n${client.ip}\n${client.userAgent}`, 'utf8').digest('base64url');
 }
@@ -157,13 +170,24 @@ export class PivotLedger {
     let conversationId: string | undefined;
     let jti: string | undefined;
     try {
-      // The client check and the signature check are independent: run them together.
-      const [, verified] = await Promise.all([
+      // The client check, the signature check and the conversation check are
+      // independent reads: run them together. The conversation check starts
+      // from the token's unverified `sub` (a read-only peek, so a forged one
+      // costs nothing) and counts only once the signature held over that very
+      // `sub`; its refusal keeps its place after the token's own refusals.
+      const unverifiedSub = unverifiedSubOf(token);
+      const [, verified, conversationCheck] = await Promise.all([
         this.rateLimits.assertClientAllowed(client.ip),
         this.tokens.verify(token).then(
           (claims) => ({ claims }),
           (err: unknown) => ({ err }),
         ),
+        unverifiedSub === undefined
+          ? undefined
+          : this.rateLimits.assertConversationAllowed(unverifiedSub).then(
+              () => ({ ok: true as const }),
+              (err: unknown) => ({ err }),
+            ),
       ]);
       if ('err' in verified) {
         // An expired token's signature, issuer and audience were checked before its `exp`: its `sub` is authentic.
@@ -178,7 +202,8 @@ export class PivotLedger {
       if (options.expectedConversationId !== undefined && options.expectedConversationId !== claims.sub) {
         throw new GatewayError('GW_ERR_TOKEN_INVALID', 'conversation_mismatch');
       }
-      await this.rateLimits.assertConversationAllowed(claims.sub);
+      if (conversationCheck === undefined || unverifiedSub !== claims.sub) await this.rateLimits.assertConversationAllowed(claims.sub);
+      else if ('err' in conversationCheck) throw conversationCheck.err;
       return await this.claim(claims, client);
     } catch (err) {
       await this.refused(err, client, conversationId, jti);

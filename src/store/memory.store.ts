@@ -155,11 +155,12 @@ export class MemoryStore implements Store {
     const conversation = this.liveConversation(conversationId);
     const thread = this.threads.get(conversationId);
     if (!conversation || !thread) throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
+    if (options.requireOpen && conversation.status !== 'open') throw new GatewayError('GW_ERR_CONVERSATION_CLOSED', conversationId);
     if (options.dedupeKey !== undefined) {
       const dedupeKey = keys.dedupe(conversationId, options.dedupeKey);
       const seen = this.live(dedupeKey)?.value;
       const first = typeof seen === 'string' ? thread.find((m) => m.id === seen) : undefined;
-      if (first) return { message: this.toMessage(conversationId, first), duplicate: true };
+      if (first) return { message: this.toMessage(conversationId, first), duplicate: true, conversation: { ...conversation } };
     }
     const stored: StoredMessage = { id: this.nextId(), author: draft.author, channel: draft.channel, sealed: this.options.cipher.encrypt(draft.text, conversationId), redacted: draft.redacted === true };
     thread.push(stored);
@@ -167,7 +168,7 @@ export class MemoryStore implements Store {
     if (options.dedupeKey !== undefined) {
       this.kv.set(keys.dedupe(conversationId, options.dedupeKey), { value: stored.id, expiresAt: this.expiry(options.dedupeTtlSeconds ?? DEFAULT_DEDUPE_TTL_SECONDS) });
     }
-    return { message: this.toMessage(conversationId, stored), duplicate: false };
+    return { message: this.toMessage(conversationId, stored), duplicate: false, conversation: { ...conversation } };
   }
 
   async readMessagesAfter(conversationId: string, after: string | undefined, limit: number): Promise<ThreadSlice> {

@@ -6,18 +6,22 @@
 
 /**
  * KEYS: thread stream, conversation hash, dedupe key.
- * ARGV: useDedupe (0|1), dedupeTtl, retentionTtl, author, channel, sealedText, redacted.
- * Returns {'appended'|'duplicate'|'missing', id, conversation status, field, value, ...}:
- * the status spares the caller a read before it moves the activity index.
+ * ARGV: useDedupe (0|1), dedupeTtl, retentionTtl, author, channel, sealedText, redacted, requireOpen (0|1).
+ * Returns {'appended'|'duplicate'|'missing'|'closed', id, {conversation hash as HGETALL}[, field, value, ...]}
+ * (the stored fields only for a duplicate: the caller knows what it appended):
+ * the conversation spares the caller a read before it moves the activity index
+ * (and ingest the read of the conversation it appends to). 'closed' (only with
+ * requireOpen) appends nothing.
  */
 export const APPEND_MESSAGE = `
 local status = redis.call('HGET', KEYS[2], 'status')
-if not status then return {'missing', '', ''} end
+if not status then return {'missing', '', {}} end
+if ARGV[8] == '1' and status ~= 'open' then return {'closed', '', {}} end
 if ARGV[1] == '1' then
   local seen = redis.call('GET', KEYS[3])
   if seen then
     local entries = redis.call('XRANGE', KEYS[1], seen, seen)
-    if #entries > 0 then return {'duplicate', entries[1][1], status, unpack(entries[1][2])} end
+    if #entries > 0 then return {'duplicate', entries[1][1], redis.call('HGETALL', KEYS[2]), unpack(entries[1][2])} end
   end
 end
 local id = redis.call('XADD', KEYS[1], '*', 'a', ARGV[4], 'ch', ARGV[5], 't', ARGV[6], 'r', ARGV[7])
@@ -25,7 +29,7 @@ if ARGV[1] == '1' then redis.call('SET', KEYS[3], id, 'EX', tonumber(ARGV[2])) e
 redis.call('HSET', KEYS[2], 'lastMessageMs', tonumber(string.match(id, '^(%d+)')))
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
-return {'appended', id, status, 'a', ARGV[4], 'ch', ARGV[5], 't', ARGV[6], 'r', ARGV[7]}
+return {'appended', id, redis.call('HGETALL', KEYS[2])}
 `;
 
 /**
@@ -48,8 +52,11 @@ return {1, ARGV[2]}
  * so that one stays inside the conversation's slot; this one spans the global
  * indexes and the conversation hash, which a Redis Cluster deployment would
  * have to split into two calls (noted in the README).
- * KEYS: index all, index open, conversation hash. ARGV: new member, status.
- * The previous member is kept in the hash so it can be removed.
+ * KEYS: index all, index open, conversation hash[, the user's open-conversation key].
+ * ARGV: new member, status[, conversation id, retention ttl].
+ * The previous member is kept in the hash so it can be removed. With the
+ * fourth key (after an append), the user's pointer to this conversation lives
+ * as long as the conversation does, instead of expiring from its creation.
  */
 export const TOUCH_ACTIVITY = `
 local previous = redis.call('HGET', KEYS[3], 'activityMember')
@@ -65,5 +72,6 @@ if redis.call('EXISTS', KEYS[3]) == 1 then
   local ms = tonumber(string.match(ARGV[1], '^(%d+)'))
   redis.call('HSET', KEYS[3], 'lastMessageMs', ms)
 end
+if KEYS[4] and redis.call('GET', KEYS[4]) == ARGV[3] then redis.call('EXPIRE', KEYS[4], tonumber(ARGV[4])) end
 return 1
 `;

@@ -28,9 +28,10 @@ export interface RedisStoreOptions {
 }
 
 type ScriptClient = Redis & {
-  pgAppend(thread: string, conv: string, dedupe: string, ...args: string[]): Promise<[string, string, string, ...string[]]>;
+  pgAppend(thread: string, conv: string, dedupe: string, ...args: string[]): Promise<[string, string, string[], ...string[]]>;
   pgCas(key: string, expected: string, next: string, ttl: string): Promise<[number, string | null]>;
   pgTouch(all: string, open: string, conv: string, member: string, status: string): Promise<number>;
+  pgTouchUser(all: string, open: string, conv: string, user: string, member: string, status: string, conversationId: string, ttl: string): Promise<number>;
 };
 
 /** The client options the gateway uses for every Redis connection (store, limiter, adapter, queue). */
@@ -79,6 +80,7 @@ export class RedisStore implements Store {
     redis.defineCommand('pgAppend', { numberOfKeys: 3, lua: APPEND_MESSAGE });
     redis.defineCommand('pgCas', { numberOfKeys: 1, lua: COMPARE_AND_SET });
     redis.defineCommand('pgTouch', { numberOfKeys: 3, lua: TOUCH_ACTIVITY });
+    redis.defineCommand('pgTouchUser', { numberOfKeys: 4, lua: TOUCH_ACTIVITY });
   }
 
   /** Connects and waits until Redis answers (bounded), so start-up fails loudly on a wrong REDIS_URL. */
@@ -232,10 +234,11 @@ export class RedisStore implements Store {
   async appendMessage(conversationId: string, draft: MessageDraft, options: AppendOptions = {}): Promise<AppendResult> {
     return this.run(async () => {
       const sealed = this.options.cipher.encrypt(draft.text, conversationId);
+      const convKey = keys.conversation(conversationId);
       const dedupeKey = options.dedupeKey === undefined ? keys.dedupe(conversationId, '') : keys.dedupe(conversationId, options.dedupeKey);
-      const [state, id, status, ...fields] = await this.client.pgAppend(
+      const [state, id, hash, ...fields] = await this.client.pgAppend(
         keys.thread(conversationId),
-        keys.conversation(conversationId),
+        convKey,
         dedupeKey,
         options.dedupeKey === undefined ? '0' : '1',
         String(options.dedupeTtlSeconds ?? DEFAULT_DEDUPE_TTL_SECONDS),
@@ -244,13 +247,32 @@ export class RedisStore implements Store {
         draft.channel,
         sealed,
         draft.redacted ? '1' : '0',
+        options.requireOpen ? '1' : '0',
       );
       if (state === 'missing') throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
-      const message = this.toMessage(conversationId, id, fields);
+      if (state === 'closed') throw new GatewayError('GW_ERR_CONVERSATION_CLOSED', conversationId);
+      const record: Record<string, string> = {};
+      for (let i = 0; i + 1 < hash.length; i += 2) record[hash[i]!] = hash[i + 1]!;
+      const conversation = RedisStore.parseConversation(conversationId, record);
+      if (!conversation) throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
+      // A new message is what we just sealed: no need to decrypt it back.
+      const message: Message =
+        state === 'appended'
+          ? { id, conversationId, author: draft.author, channel: draft.channel, text: draft.text, createdAt: timeOfMessageId(id), ...(draft.redacted ? { redacted: true } : {}) }
+          : this.toMessage(conversationId, id, fields);
       if (state === 'appended') {
-        await this.client.pgTouch(keys.activity('all'), keys.activity('open'), keys.conversation(conversationId), activityMember(message.createdAt, conversationId), status);
+        await this.client.pgTouchUser(
+          keys.activity('all'),
+          keys.activity('open'),
+          convKey,
+          keys.userConversation(conversation.channel, conversation.externalUserId),
+          activityMember(message.createdAt, conversationId),
+          conversation.status,
+          conversationId,
+          String(this.retentionSeconds),
+        );
       }
-      return { message, duplicate: state === 'duplicate' };
+      return { message, duplicate: state === 'duplicate', conversation };
     });
   }
 

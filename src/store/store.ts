@@ -35,11 +35,19 @@ export interface AppendOptions {
   dedupeKey?: string;
   /** How long the dedupe key is remembered. Default 7 days (WhatsApp redelivers for up to 7 days). */
   dedupeTtlSeconds?: number;
+  /**
+   * Refuse to append to a closed conversation (rejects with
+   * GW_ERR_CONVERSATION_CLOSED, nothing stored). Ingest appends to a cached
+   * conversation id this way: the store, not the cache, decides.
+   */
+  requireOpen?: boolean;
 }
 
 export interface AppendResult {
   message: Message;
   duplicate: boolean;
+  /** The conversation as the append left it (its `lastMessageAt` is the message's time unless `duplicate`). */
+  conversation: Conversation;
 }
 
 export interface LogEntry {

@@ -26,6 +26,26 @@ describe('redis store specifics', () => {
   const oldKey = { id: 'k2025', key: randomBytes(32) };
   const newKey = { id: 'k2026', key: randomBytes(32) };
 
+  test("an append keeps the user's pointer to the conversation alive as long as the conversation (a hint cache relies on it)", async () => {
+    const store = await RedisStore.connect(url(), { cipher: new TextCipher([newKey]), threadRetentionDays: 90 });
+    const raw = new Redis(url());
+    try {
+      const phone = `+1555${randomBytes(3).readUIntBE(0, 3)}`;
+      const { conversation } = await store.openConversation('sms', phone);
+      await raw.expire(keys.userConversation('sms', phone), 5);
+      await store.appendMessage(conversation.id, { author: 'customer', channel: 'sms', text: 'still here' });
+      expect(await raw.ttl(keys.userConversation('sms', phone))).toBeGreaterThan(89 * 86_400);
+      // A pointer that moved on (to a newer conversation) is left alone.
+      await raw.set(keys.userConversation('sms', phone), 'another-conversation', 'EX', 5);
+      await store.appendMessage(conversation.id, { author: 'advisor', channel: 'sms', text: 'late note' });
+      expect(await raw.get(keys.userConversation('sms', phone))).toBe('another-conversation');
+      expect(await raw.ttl(keys.userConversation('sms', phone))).toBeLessThanOrEqual(5);
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+
   test('no message text is stored in clear (what redis-cli would show)', async () => {
     const store = await RedisStore.connect(url(), { cipher: new TextCipher([newKey]), threadRetentionDays: 90 });
     const raw = new Redis(url());

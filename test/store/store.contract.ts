@@ -136,6 +136,27 @@ export function storeContract(name: string, setup: () => Promise<StoreHarness>, 
       expect(open.items.every((c) => c.status === 'open')).toBe(true);
     });
 
+    test('append returns the conversation it appended to; requireOpen refuses a closed one and stores nothing', async () => {
+      const phone = user();
+      const { conversation } = await h.store.openConversation('sms', phone);
+      const first = await h.store.appendMessage(conversation.id, { author: 'customer', channel: 'sms', text: 'one' }, { dedupeKey: 'SM1', requireOpen: true });
+      expect(first.conversation).toMatchObject({ id: conversation.id, channel: 'sms', externalUserId: phone, status: 'open', secure: 'none', createdAt: conversation.createdAt });
+      expect(first.conversation.lastMessageAt).toBe(first.message.createdAt);
+      const again = await h.peer.appendMessage(conversation.id, { author: 'customer', channel: 'sms', text: 'one' }, { dedupeKey: 'SM1', requireOpen: true });
+      expect(again).toMatchObject({ duplicate: true, conversation: { id: conversation.id, status: 'open' } });
+      expect(again.message.id).toBe(first.message.id);
+
+      await h.store.updateConversation(conversation.id, { status: 'closed' });
+      await expect(h.peer.appendMessage(conversation.id, { author: 'customer', channel: 'sms', text: 'two' }, { dedupeKey: 'SM2', requireOpen: true })).rejects.toMatchObject({
+        code: 'GW_ERR_CONVERSATION_CLOSED',
+      });
+      expect((await h.store.readLatestMessages(conversation.id, 10)).messages.map((m) => m.text)).toEqual(['one']);
+      // Without requireOpen a closed conversation still takes messages (advisor notes, bot answers), and says it is closed.
+      const note = await h.store.appendMessage(conversation.id, { author: 'advisor', channel: 'sms', text: 'closing note' });
+      expect(note.conversation.status).toBe('closed');
+      await expect(h.store.appendMessage(randomUUID(), { author: 'customer', channel: 'sms', text: 'x' }, { requireOpen: true })).rejects.toMatchObject({ code: 'GW_ERR_CONVERSATION_NOT_FOUND' });
+    });
+
     test('unknown conversations are reported, not created', async () => {
       await expect(h.store.appendMessage(randomUUID(), { author: 'customer', channel: 'sms', text: 'x' })).rejects.toMatchObject({ code: 'GW_ERR_CONVERSATION_NOT_FOUND' });
       await expect(h.store.updateConversation(randomUUID(), { status: 'closed' })).rejects.toMatchObject({ code: 'GW_ERR_CONVERSATION_NOT_FOUND' });
