@@ -38,6 +38,8 @@ export interface Message {
   createdAt: string;
   /** True when card numbers, IBANs or secrets were removed before storing. */
   redacted?: boolean;
+  /** For advisor messages: the `name` claim of the advisor's token, shown to the customer (PRODUCT.md). */
+  authorName?: string;
   /** Outbound messages: where the platform says the message is. */
   delivery?: { status: DeliveryStatus; error?: string; updatedAt: string };
 }
@@ -64,4 +66,5 @@ export interface MessageDraft {
   channel: Channel;
   text: string;
   redacted?: boolean;
+  authorName?: string;
 }

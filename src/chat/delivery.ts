@@ -107,7 +107,7 @@ export class AdvisorReplies {
     const text = deps.maskPans ? deps.maskPans(clean) : clean;
     const { message, duplicate } = await deps.store.appendMessage(
       conversationId,
-      { author: 'advisor', channel: secure ? 'secure' : conversation.channel, text, ...(text !== clean ? { redacted: true } : {}) },
+      { author: 'advisor', channel: secure ? 'secure' : conversation.channel, text, ...(text !== clean ? { redacted: true } : {}), ...(advisor.name ? { authorName: advisor.name.slice(0, 80) } : {}) },
       options.idempotencyKey ? { dedupeKey: `advisor:${advisor.sub}:${options.idempotencyKey}`, dedupeTtlSeconds: 24 * 3600 } : {},
     );
     if (duplicate) {

@@ -20,6 +20,7 @@ interface StoredMessage {
   channel: Message['channel'];
   sealed: string;
   redacted: boolean;
+  authorName?: string;
 }
 
 interface Entry {
@@ -146,6 +147,7 @@ export class MemoryStore implements Store {
       text: this.options.cipher.decrypt(stored.sealed, conversationId),
       createdAt: timeOfMessageId(stored.id),
       ...(stored.redacted ? { redacted: true } : {}),
+      ...(stored.authorName ? { authorName: stored.authorName } : {}),
       ...(delivery ? { delivery } : {}),
     };
   }
@@ -162,7 +164,7 @@ export class MemoryStore implements Store {
       const first = typeof seen === 'string' ? thread.find((m) => m.id === seen) : undefined;
       if (first) return { message: this.toMessage(conversationId, first), duplicate: true, conversation: { ...conversation } };
     }
-    const stored: StoredMessage = { id: this.nextId(), author: draft.author, channel: draft.channel, sealed: this.options.cipher.encrypt(draft.text, conversationId), redacted: draft.redacted === true };
+    const stored: StoredMessage = { id: this.nextId(), author: draft.author, channel: draft.channel, sealed: this.options.cipher.encrypt(draft.text, conversationId), redacted: draft.redacted === true, ...(draft.authorName ? { authorName: draft.authorName } : {}) };
     thread.push(stored);
     conversation.lastMessageAt = timeOfMessageId(stored.id);
     if (options.dedupeKey !== undefined) {

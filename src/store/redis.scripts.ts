@@ -6,7 +6,7 @@
 
 /**
  * KEYS: thread stream, conversation hash, dedupe key.
- * ARGV: useDedupe (0|1), dedupeTtl, retentionTtl, author, channel, sealedText, redacted, requireOpen (0|1).
+ * ARGV: useDedupe (0|1), dedupeTtl, retentionTtl, author, channel, sealedText, redacted, requireOpen (0|1), authorName ('' for none).
  * Returns {'appended'|'duplicate'|'missing'|'closed', id, {conversation hash as HGETALL}[, field, value, ...]}
  * (the stored fields only for a duplicate: the caller knows what it appended):
  * the conversation spares the caller a read before it moves the activity index
@@ -24,7 +24,12 @@ if ARGV[1] == '1' then
     if #entries > 0 then return {'duplicate', entries[1][1], redis.call('HGETALL', KEYS[2]), unpack(entries[1][2])} end
   end
 end
-local id = redis.call('XADD', KEYS[1], '*', 'a', ARGV[4], 'ch', ARGV[5], 't', ARGV[6], 'r', ARGV[7])
+local id
+if ARGV[9] ~= '' then
+  id = redis.call('XADD', KEYS[1], '*', 'a', ARGV[4], 'ch', ARGV[5], 't', ARGV[6], 'r', ARGV[7], 'n', ARGV[9])
+else
+  id = redis.call('XADD', KEYS[1], '*', 'a', ARGV[4], 'ch', ARGV[5], 't', ARGV[6], 'r', ARGV[7])
+end
 if ARGV[1] == '1' then redis.call('SET', KEYS[3], id, 'EX', tonumber(ARGV[2])) end
 redis.call('HSET', KEYS[2], 'lastMessageMs', tonumber(string.match(id, '^(%d+)')))
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))

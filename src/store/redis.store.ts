@@ -221,6 +221,7 @@ export class RedisStore implements Store {
       text: this.options.cipher.decrypt(map.t ?? '', conversationId),
       createdAt: timeOfMessageId(id),
       ...(map.r === '1' ? { redacted: true } : {}),
+      ...(map.n ? { authorName: map.n } : {}),
       ...(delivery ? { delivery: JSON.parse(delivery) as Message['delivery'] } : {}),
     };
   }
@@ -248,6 +249,7 @@ export class RedisStore implements Store {
         sealed,
         draft.redacted ? '1' : '0',
         options.requireOpen ? '1' : '0',
+        draft.authorName ?? '',
       );
       if (state === 'missing') throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
       if (state === 'closed') throw new GatewayError('GW_ERR_CONVERSATION_CLOSED', conversationId);
@@ -258,7 +260,7 @@ export class RedisStore implements Store {
       // A new message is what we just sealed: no need to decrypt it back.
       const message: Message =
         state === 'appended'
-          ? { id, conversationId, author: draft.author, channel: draft.channel, text: draft.text, createdAt: timeOfMessageId(id), ...(draft.redacted ? { redacted: true } : {}) }
+          ? { id, conversationId, author: draft.author, channel: draft.channel, text: draft.text, createdAt: timeOfMessageId(id), ...(draft.redacted ? { redacted: true } : {}), ...(draft.authorName ? { authorName: draft.authorName } : {}) }
           : this.toMessage(conversationId, id, fields);
       if (state === 'appended') {
         await this.client.pgTouchUser(

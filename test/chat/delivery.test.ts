@@ -51,6 +51,8 @@ describe('advisor replies', () => {
     const first = await node.replies.deliverAdvisorReply(conversation.id, 'Your new PIN letter is on its way', advisor);
     const second = await node.replies.deliverAdvisorReply(conversation.id, 'Anything else?', advisor);
     expect([first.channel, second.channel]).toEqual(['secure', 'secure']);
+    // The advisor's `name` claim is what the customer sees as the author (PRODUCT.md).
+    expect([first.authorName, second.authorName]).toEqual(['Robin', 'Robin']);
     const nudged = node.nudges.filter((n) => n.id === conversation.id);
     expect(nudged).toHaveLength(1);
     expect(JSON.stringify(nudged[0])).not.toContain('PIN');

@@ -72,6 +72,16 @@ export function storeContract(name: string, setup: () => Promise<StoreHarness>, 
       expect(bumped?.lastMessageAt).toBe(appended[6]!.createdAt);
     });
 
+    test("an advisor message keeps the advisor's display name", async () => {
+      const { conversation } = await h.store.openConversation('sms', user());
+      const { message } = await h.store.appendMessage(conversation.id, { author: 'advisor', channel: 'secure', text: 'hello', authorName: 'Alex Advisor' });
+      expect(message.authorName).toBe('Alex Advisor');
+      const [read] = (await h.peer.readLatestMessages(conversation.id, 1)).messages;
+      expect(read).toMatchObject({ author: 'advisor', authorName: 'Alex Advisor', text: 'hello' });
+      const plain = await h.store.appendMessage(conversation.id, { author: 'customer', channel: 'sms', text: 'hi' });
+      expect(plain.message.authorName).toBeUndefined();
+    });
+
     test('a redacted message says so', async () => {
       const { conversation } = await h.store.openConversation('sms', user());
       const { message } = await h.store.appendMessage(conversation.id, { author: 'customer', channel: 'sms', text: 'card •••• 4242', redacted: true });

@@ -155,7 +155,7 @@ function renderMessage(message: Message): HTMLLIElement {
   meta.className = 'meta';
   const author = document.createElement('span');
   author.className = 'author';
-  author.textContent = AUTHOR_NAMES[message.author] ?? 'Bank';
+  author.textContent = message.author === 'advisor' && message.authorName ? message.authorName : (AUTHOR_NAMES[message.author] ?? 'Bank');
   const time = document.createElement('time');
   time.dateTime = message.createdAt;
   time.textContent = timeText(message.createdAt);
