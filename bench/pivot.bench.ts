@@ -15,9 +15,6 @@
  * Run: node -r ./test/support/ts-register.cjs bench/pivot.bench.ts [--duration-ms N] [--concurrency N] [--alg EdDSA|ES256]
  * (uses REDIS_URL if set, else starts a throwaway redis-server from the PATH)
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, platform, release, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { jwtVerify, SignJWT } from 'jose';
 import { AuditTrail } from '../src/audit/audit-trail';
@@ -30,7 +27,7 @@ import { PivotLedger } from '../src/pivot/ledger';
 import { PivotTokens } from '../src/pivot/token';
 import { RedisStore } from '../src/store/redis.store';
 import { TextCipher } from '../src/store/text-cipher';
-import { startRedisServer } from '../test/support/redis-server';
+import { argument, machineInfo, withBenchRedis, writeResult, type MachineInfo } from './support';
 
 export interface PivotBenchOptions {
   redisUrl: string;
@@ -63,7 +60,7 @@ export interface PivotBenchResult {
   target: number;
   meetsTarget: boolean;
   /** `loadAverage` (1, 5, 15 min) at the end: other work on the machine distorts the ratio (Redis round trips suffer more from an oversubscribed CPU than pure crypto does). */
-  machine: { cpuModel: string; cpus: number; node: string; platform: string; release: string; totalMemGb: number; redis: string; loadAverage: number[] };
+  machine: MachineInfo;
 }
 
 const ISSUER = 'https://bank.example';
@@ -147,36 +144,15 @@ export async function runPivotBench(options: PivotBenchOptions): Promise<PivotBe
       ratio,
       target: 0.5,
       meetsTarget: ratio >= 0.5,
-      machine: {
-        cpuModel: cpus()[0]?.model ?? 'unknown',
-        cpus: cpus().length,
-        node: process.version,
-        platform: platform(),
-        release: release(),
-        totalMemGb: Math.round(totalmem() / 2 ** 30),
-        redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown',
-        loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
-      },
+      machine: machineInfo(info),
     };
   } finally {
     await store.close();
   }
 }
 
-function argument(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
 async function main(): Promise<void> {
-  let stop: (() => Promise<void>) | undefined;
-  let redisUrl = process.env.REDIS_URL;
-  if (redisUrl === undefined) {
-    const server = await startRedisServer();
-    redisUrl = server.url;
-    stop = () => server.stop();
-  }
-  try {
+  await withBenchRedis(async (redisUrl) => {
     const alg = argument('--alg');
     const result = await runPivotBench({
       redisUrl,
@@ -184,15 +160,9 @@ async function main(): Promise<void> {
       ...(argument('--duration-ms') ? { durationMs: Number(argument('--duration-ms')) } : {}),
       ...(argument('--concurrency') ? { concurrency: Number(argument('--concurrency')) } : {}),
     });
-    const command = `node -r ./test/support/ts-register.cjs bench/pivot.bench.ts ${process.argv.slice(2).join(' ')}`.trim();
-    const dir = join(__dirname, 'results');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `pivot-${result.at.slice(0, 10)}-${result.options.alg}.json`);
-    writeFileSync(file, `${JSON.stringify({ command, ...result }, null, 2)}\n`);
+    const file = writeResult(`pivot-${result.at.slice(0, 10)}-${result.options.alg}`, __filename, result);
     process.stdout.write(`${JSON.stringify({ file, baseline: result.baseline.opsPerSecond, fullPath: result.fullPath.opsPerSecond, p99Ms: result.fullPath.p99Ms, ratio: result.ratio })}\n`);
-  } finally {
-    await stop?.();
-  }
+  });
 }
 
 if (require.main === module) {

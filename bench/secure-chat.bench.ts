@@ -25,11 +25,8 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cpus, loadavg, platform, release, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createShardedAdapter } from '@socket.io/redis-adapter';
 import { NodeWebSocket } from 'engine.io-client';
@@ -38,7 +35,8 @@ import { Server } from 'socket.io';
 import { io as connectClient, type Socket } from 'socket.io-client';
 import { generateJwkSet } from '../src/pivot/keys';
 import { startChatNode, type ChatNode } from '../test/support/chat-harness';
-import { startRedisServer } from '../test/support/redis-server';
+import { join } from 'node:path';
+import { argument, machineInfo, withBenchRedis, writeResult, type MachineInfo } from './support';
 
 const PUBLIC_URL = 'https://gateway.bench';
 const now = () => performance.timeOrigin + performance.now();
@@ -75,7 +73,7 @@ export interface SecureChatBenchResult {
   };
   sameNode: { bareEchoRtt: Latency; gatewayAdvisorToCustomer: Latency; p99Ratio: number; target: number; meetsTarget: boolean };
   crossNode: { bareRelay: Latency; gatewayAdvisorToCustomer: Latency; p99Ratio: number; target: number; meetsTarget: boolean };
-  machine: Record<string, unknown>;
+  machine: MachineInfo;
 }
 
 // --- server processes ----------------------------------------------------------
@@ -330,48 +328,21 @@ export async function runSecureChatBench(options: SecureChatBenchOptions): Promi
     memory: { bare: bareMemory, gateway: gatewayMemory, ratio: memoryRatio, target: 0.6, meetsTarget: memoryRatio >= 0.6 },
     sameNode: { bareEchoRtt: same.bare, gatewayAdvisorToCustomer: same.gateway, p99Ratio: sameRatio, target: 2, meetsTarget: sameRatio <= 2 },
     crossNode: { bareRelay: cross.bare, gatewayAdvisorToCustomer: cross.gateway, p99Ratio: crossRatio, target: 2, meetsTarget: crossRatio <= 2 },
-    machine: {
-      cpuModel: cpus()[0]?.model ?? 'unknown',
-      cpus: cpus().length,
-      node: process.version,
-      platform: platform(),
-      release: release(),
-      totalMemGb: Math.round(totalmem() / 2 ** 30),
-      redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown',
-      loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
-    },
+    machine: machineInfo(info),
   };
 }
 
-function argument(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
 async function main(): Promise<void> {
-  let stop: (() => Promise<void>) | undefined;
-  let redisUrl = process.env.REDIS_URL;
-  if (redisUrl === undefined) {
-    const server = await startRedisServer();
-    redisUrl = server.url;
-    stop = () => server.stop();
-  }
-  try {
+  await withBenchRedis(async (redisUrl) => {
     const result = await runSecureChatBench({
       redisUrl,
       ...(argument('--sockets') ? { sockets: Number(argument('--sockets')) } : {}),
       ...(argument('--latency-clients') ? { latencyClients: Number(argument('--latency-clients')) } : {}),
       ...(argument('--seconds') ? { seconds: Number(argument('--seconds')) } : {}),
     });
-    const command = `node -r ./test/support/ts-register.cjs bench/secure-chat.bench.ts ${process.argv.slice(2).join(' ')}`.trim();
-    const dir = join(__dirname, 'results');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `secure-chat-${result.at.replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, `${JSON.stringify({ command, ...result }, null, 2)}\n`);
+    const file = writeResult(`secure-chat-${result.at.replace(/[:.]/g, '-')}`, __filename, result);
     process.stdout.write(`${JSON.stringify({ file, memory: result.memory, sameNode: result.sameNode, crossNode: result.crossNode }, null, 2)}\n`);
-  } finally {
-    await stop?.();
-  }
+  });
 }
 
 if (require.main === module) {

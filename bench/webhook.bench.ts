@@ -25,9 +25,6 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, platform, release } from 'node:os';
-import { join } from 'node:path';
 import autocannon from 'autocannon';
 import express from 'express';
 import twilio from 'twilio';
@@ -42,7 +39,9 @@ import { silentLogger } from '../src/ops/logger';
 import { DeliveryLedger } from '../src/outbound/delivery-ledger';
 import { RedisStore } from '../src/store/redis.store';
 import { TextCipher } from '../src/store/text-cipher';
+import { join } from 'node:path';
 import { startRedisServer } from '../test/support/redis-server';
+import { machineInfo, numberArgument, writeResult, type MachineInfo } from './support';
 
 const PUBLIC_URL = 'https://gw.bench.example';
 const ACCOUNT_SID = `AC${'b'.repeat(32)}`;
@@ -85,7 +84,7 @@ export interface WebhookBenchResult {
   p99Ratio: number;
   targets: { throughputRatio: number; p99Ratio: number };
   meetsTargets: boolean;
-  machine: { cpuModel: string; cpus: number; node: string; platform: string; release: string };
+  machine: MachineInfo;
 }
 
 // ---------------------------------------------------------------------------
@@ -254,7 +253,7 @@ export async function run(options: WebhookBenchOptions = {}): Promise<WebhookBen
       p99Ratio,
       targets,
       meetsTargets: throughputRatio >= targets.throughputRatio && p99Ratio <= targets.p99Ratio && i.non2xx === 0 && i.errors === 0,
-      machine: { cpuModel: cpus()[0]?.model ?? 'unknown', cpus: cpus().length, node: process.version, platform: platform(), release: release() },
+      machine: machineInfo(),
     };
   } finally {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -264,18 +263,9 @@ export async function run(options: WebhookBenchOptions = {}): Promise<WebhookBen
   }
 }
 
-function flag(name: string): number | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : undefined;
-}
-
 async function main(): Promise<void> {
-  const result = await run({ redisUrl: process.env.REDIS_URL, connections: flag('--connections'), duration: flag('--duration'), rounds: flag('--rounds') });
-  const dir = join(__dirname, 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `webhook-${result.at.replace(/[:.]/g, '-')}.json`);
-  const command = `node -r ./test/support/ts-register.cjs bench/webhook.bench.ts ${process.argv.slice(2).join(' ')}`.trim();
-  writeFileSync(file, `${JSON.stringify({ command, ...result }, null, 2)}\n`);
+  const result = await run({ redisUrl: process.env.REDIS_URL, connections: numberArgument('--connections'), duration: numberArgument('--duration'), rounds: numberArgument('--rounds') });
+  const file = writeResult(`webhook-${result.at.replace(/[:.]/g, '-')}`, __filename, result);
   const { throughputRatio, p99Ratio, connectorOnlyRatio, baseline, connectorOnly, ingest, meetsTargets } = result;
   process.stdout.write(`${JSON.stringify({ throughputRatio, p99Ratio, connectorOnlyRatio, baseline, connectorOnly, ingest, meetsTargets, file }, null, 2)}\n`);
 }
