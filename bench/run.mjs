@@ -14,12 +14,12 @@ const benches = readdirSync(join(root, 'bench'))
   .filter((f) => f.endsWith('.bench.ts'))
   .filter((f) => only.length === 0 || only.some((name) => f.startsWith(name)));
 if (benches.length === 0) {
-  console.error(`bench: nothing matches ${only.join(', ')}`);
+  process.stderr.write(`bench: nothing matches ${only.join(', ')}\n`);
   process.exit(2);
 }
 let failed = 0;
 for (const file of benches) {
-  console.log(`\n== ${file}`);
+  process.stdout.write(`\n== ${file}\n`);
   const result = spawnSync(process.execPath, ['-r', './test/support/ts-register.cjs', join('bench', file)], { cwd: root, stdio: 'inherit' });
   if (result.status !== 0) failed += 1;
 }
