@@ -10,9 +10,18 @@
  * - ingest: `POST /webhooks/twilio`, a new Twilio SMS per request (fresh
  *   MessageSid, ~1 KB form, a real X-Twilio-Signature over PUBLIC_URL + path),
  *   through the real Twilio connector (raw body, signature check) and the real
- *   ingest (redact, open conversation, Lua append-with-dedupe, BullMQ `inbound`
- *   job) on a real Redis. 1,000 distinct senders, so conversations are reused
- *   as in life.
+ *   ingest (redact, open conversation, the one Lua step that appends with
+ *   dedupe, moves the activity index and records the message in the inbox) on
+ *   a real Redis. 1,000 distinct senders, so conversations are reused as in
+ *   life. What a webhook node does before it acknowledges.
+ * - ingest + relay (reported beside it, no target): the same, with this
+ *   process also running the InboxRelay that turns inbox entries into BullMQ
+ *   `inbound` jobs, i.e. a single node doing both roles. The relay starts and
+ *   drains what the earlier phases left before this phase is measured.
+ *
+ * Each phase also reports the server process's CPU time per request
+ * (`process.cpuUsage()` over the phase / requests served): a figure that
+ * other load on the machine disturbs far less than requests per second.
  *
  * Both routes live in one server process (a child, so autocannon does not
  * share its event loop); phases alternate (hello, ingest, hello, ingest) after
@@ -20,7 +29,7 @@
  * before the run so the load generator does the same work for both phases.
  * Targets (issue 5): ingest >= 60% of baseline requests/s, p99 <= 1.5x.
  *
- * Run: node -r ./test/support/ts-register.cjs bench/webhook.bench.ts [--duration N] [--connections N] [--rounds N]
+ * Run: node -r ./test/support/ts-register.cjs bench/webhook.bench.ts [--duration N] [--connections N] [--rounds N] [--cpu-prof DIR]
  * (uses REDIS_URL if set, else starts a throwaway redis-server from the PATH)
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -35,13 +44,15 @@ import { loadConfig } from '../src/config';
 import { ConversationEvents } from '../src/conversation-events';
 import { createIngest } from '../src/ingest';
 import { BullJobQueue } from '../src/jobs/bullmq.queue';
+import { InboxRelay } from '../src/jobs/inbox-relay';
 import { silentLogger } from '../src/ops/logger';
 import { DeliveryLedger } from '../src/outbound/delivery-ledger';
+import { keys } from '../src/store/keys';
 import { RedisStore } from '../src/store/redis.store';
 import { TextCipher } from '../src/store/text-cipher';
 import { join } from 'node:path';
 import { startRedisServer } from '../test/support/redis-server';
-import { machineInfo, numberArgument, writeResult, type MachineInfo } from './support';
+import { argument, machineInfo, numberArgument, writeResult, type MachineInfo } from './support';
 
 const PUBLIC_URL = 'https://gw.bench.example';
 const ACCOUNT_SID = `AC${'b'.repeat(32)}`;
@@ -62,6 +73,8 @@ export interface WebhookBenchOptions {
 
 export interface PhaseFigures {
   requestsPerSecond: number;
+  /** Server process CPU (user + system) per request served, in microseconds. */
+  serverCpuMicrosPerRequest: number;
   p50Ms: number;
   p99Ms: number;
   requests: number;
@@ -76,6 +89,9 @@ export interface WebhookBenchResult {
   baseline: PhaseFigures & { what: string };
   connectorOnly: PhaseFigures & { what: string };
   ingest: PhaseFigures & { what: string };
+  ingestWithRelay: PhaseFigures & { what: string };
+  /** ingestWithRelay / baseline requests per second (no target: a node doing both roles). */
+  ingestWithRelayRatio: number;
   /** connectorOnly / baseline requests per second. */
   connectorOnlyRatio: number;
   /** ingest / baseline requests per second. */
@@ -99,6 +115,7 @@ async function serve(): Promise<void> {
   const config = loadConfig({ NODE_ENV: 'test', PUBLIC_URL, TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: AUTH_TOKEN, TWILIO_FROM: FROM });
   const ingest = createIngest({ store, jobs, events: new ConversationEvents(), redact, logger });
   const deliveries = new DeliveryLedger(store, logger);
+  let relay: InboxRelay | undefined;
   const ctx: ConnectorContext = { config, store, cipher, logger, ingest, outboxStatus: deliveries.report };
   const connector = createTwilioConnector(ctx);
   const verifyOnly = createTwilioConnector({ ...ctx, ingest: async () => ({ duplicate: false }) });
@@ -116,10 +133,25 @@ async function serve(): Promise<void> {
     process.send?.({ type: 'ready', port: typeof address === 'object' && address ? address.port : 0 });
   });
   server.keepAliveTimeout = 30_000;
-  process.on('message', (message: { type: string }) => {
-    if (message.type !== 'exit') return;
-    server.close();
-    void Promise.allSettled([jobs.close(), store.close()]).then(() => process.exit(0));
+  const answer = (id: number, value: unknown) => process.send?.({ type: 'answer', id, value });
+  process.on('message', (message: { type: string; id: number }) => {
+    if (message.type === 'cpu') {
+      answer(message.id, process.cpuUsage());
+    } else if (message.type === 'relay-on') {
+      relay = new InboxRelay(redisUrl, jobs, logger);
+      // Started, then drained: the relay phase measures steady work, not the backlog of earlier phases.
+      void relay
+        .start()
+        .then(async () => {
+          while ((await store.redis.xlen(keys.inbox)) > 0) await new Promise((resolve) => setTimeout(resolve, 200));
+        })
+        .then(() => answer(message.id, true));
+    } else if (message.type === 'relay-off') {
+      void (relay?.close() ?? Promise.resolve()).then(() => answer(message.id, true));
+    } else if (message.type === 'exit') {
+      server.close();
+      void Promise.allSettled([relay?.close(), jobs.close(), store.close()]).then(() => process.exit(0));
+    }
   });
 }
 
@@ -157,9 +189,10 @@ function signedBodies(count: number, path: string): Array<{ body: string; signat
   });
 }
 
-function figures(result: autocannon.Result): PhaseFigures {
+function figures(result: autocannon.Result, cpuMicros: number): PhaseFigures {
   return {
     requestsPerSecond: result.requests.average,
+    serverCpuMicrosPerRequest: Math.round(cpuMicros / Math.max(1, result.requests.total)),
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
     requests: result.requests.total,
@@ -172,6 +205,7 @@ function combine(parts: PhaseFigures[]): PhaseFigures {
   const sum = (pick: (f: PhaseFigures) => number) => parts.reduce((acc, f) => acc + pick(f), 0);
   return {
     requestsPerSecond: sum((f) => f.requestsPerSecond) / parts.length,
+    serverCpuMicrosPerRequest: Math.round(sum((f) => f.serverCpuMicrosPerRequest) / parts.length),
     p50Ms: sum((f) => f.p50Ms) / parts.length,
     p99Ms: sum((f) => f.p99Ms) / parts.length,
     requests: sum((f) => f.requests),
@@ -183,7 +217,8 @@ function combine(parts: PhaseFigures[]): PhaseFigures {
 async function startServer(redisUrl: string): Promise<{ child: ChildProcess; base: string }> {
   const register = join(__dirname, '..', 'test', 'support', 'ts-register.cjs');
   const child = fork(__filename, ['--serve'], {
-    execArgv: __filename.endsWith('.ts') ? ['-r', register] : [],
+    // `--cpu-prof DIR` profiles the server child (where the time under test goes).
+    execArgv: [...(__filename.endsWith('.ts') ? ['-r', register] : []), ...(argument('--cpu-prof') ? ['--cpu-prof', '--cpu-prof-dir', argument('--cpu-prof')!] : [])],
     env: { ...process.env, BENCH_REDIS_URL: redisUrl },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -192,6 +227,21 @@ async function startServer(redisUrl: string): Promise<{ child: ChildProcess; bas
     child.once('exit', (code) => reject(new Error(`bench server exited (${code})`)));
   });
   return { child, base: `http://127.0.0.1:${port}` };
+}
+
+/** One request to the server child over IPC and its answer. */
+let asked = 0;
+function ask<T>(child: ChildProcess, type: string): Promise<T> {
+  const id = ++asked;
+  return new Promise<T>((resolve) => {
+    const onMessage = (message: { type: string; id: number; value: T }) => {
+      if (message.type !== 'answer' || message.id !== id) return;
+      child.off('message', onMessage);
+      resolve(message.value);
+    };
+    child.on('message', onMessage);
+    child.send({ type, id });
+  });
 }
 
 /**
@@ -204,8 +254,8 @@ export async function run(options: WebhookBenchOptions = {}): Promise<WebhookBen
   const redisUrl = options.redisUrl ?? redis!.url;
   const { child, base } = await startServer(redisUrl);
   try {
-    // Enough fresh, pre-signed messages for the ingest phases at up to ~8,000 req/s.
-    const count = Math.ceil((settings.rounds * settings.duration + settings.warmup) * 8000);
+    // Enough fresh, pre-signed messages for the two ingest phases at up to ~6,000 req/s.
+    const count = Math.ceil(2 * (settings.rounds * settings.duration + settings.warmup) * 6000);
     const signedRequest = (path: string) => {
       const bodies = signedBodies(count, path);
       let next = 0;
@@ -220,24 +270,44 @@ export async function run(options: WebhookBenchOptions = {}): Promise<WebhookBen
     };
     const ingestRequest = signedRequest('/webhooks/twilio');
     const noopRequest = signedRequest('/noop/webhooks/twilio');
-    const hello = (duration: number) => autocannon({ url: `${base}/hello`, connections: settings.connections, duration });
-    const connectorOnly = (duration: number) => autocannon({ url: base, connections: settings.connections, duration, requests: [noopRequest] });
-    const ingest = (duration: number) => autocannon({ url: base, connections: settings.connections, duration, requests: [ingestRequest] });
+    const cpu = () => ask<NodeJS.CpuUsage>(child, 'cpu');
+    /** One autocannon run, with the server's CPU time over it. */
+    const load = async (duration: number, target: Partial<autocannon.Options>): Promise<PhaseFigures> => {
+      const before = await cpu();
+      const result = await autocannon({ url: base, connections: settings.connections, duration, ...target });
+      const after = await cpu();
+      return figures(result, after.user - before.user + after.system - before.system);
+    };
+    const hello = (duration: number) => load(duration, { url: `${base}/hello` });
+    const connectorOnly = (duration: number) => load(duration, { requests: [noopRequest] });
+    const ingest = (duration: number) => load(duration, { requests: [ingestRequest] });
+    const ingestWithRelay = async (duration: number) => {
+      await ask(child, 'relay-on');
+      try {
+        return await ingest(duration);
+      } finally {
+        await ask(child, 'relay-off');
+      }
+    };
 
     await hello(settings.warmup);
     await connectorOnly(settings.warmup);
     await ingest(settings.warmup);
+    await ingestWithRelay(settings.warmup);
     const baseline: PhaseFigures[] = [];
     const verifying: PhaseFigures[] = [];
     const measured: PhaseFigures[] = [];
+    const relayed: PhaseFigures[] = [];
     for (let round = 0; round < settings.rounds; round++) {
-      baseline.push(figures(await hello(settings.duration)));
-      verifying.push(figures(await connectorOnly(settings.duration)));
-      measured.push(figures(await ingest(settings.duration)));
+      baseline.push(await hello(settings.duration));
+      verifying.push(await connectorOnly(settings.duration));
+      measured.push(await ingest(settings.duration));
+      relayed.push(await ingestWithRelay(settings.duration));
     }
     const b = combine(baseline);
     const v = combine(verifying);
     const i = combine(measured);
+    const r = combine(relayed);
     const throughputRatio = i.requestsPerSecond / b.requestsPerSecond;
     const p99Ratio = i.p99Ms / Math.max(b.p99Ms, 1);
     const targets = { throughputRatio: 0.6, p99Ratio: 1.5 };
@@ -248,7 +318,9 @@ export async function run(options: WebhookBenchOptions = {}): Promise<WebhookBen
       baseline: { what: 'GET /hello on bare Express 5', ...b },
       connectorOnly: { what: 'POST /noop/webhooks/twilio: raw body + form + signature check + TwiML; ingest stores nothing', ...v },
       connectorOnlyRatio: v.requestsPerSecond / b.requestsPerSecond,
-      ingest: { what: 'POST /webhooks/twilio: signature check + redact + open conversation + append with dedupe + BullMQ inbound job, Redis', ...i },
+      ingest: { what: 'POST /webhooks/twilio: signature check + redact + one Lua step (append with dedupe, activity index, inbox entry), Redis', ...i },
+      ingestWithRelay: { what: 'the same, with this process also relaying inbox entries into BullMQ inbound jobs (InboxRelay)', ...r },
+      ingestWithRelayRatio: r.requestsPerSecond / b.requestsPerSecond,
       throughputRatio,
       p99Ratio,
       targets,
@@ -266,8 +338,8 @@ export async function run(options: WebhookBenchOptions = {}): Promise<WebhookBen
 async function main(): Promise<void> {
   const result = await run({ redisUrl: process.env.REDIS_URL, connections: numberArgument('--connections'), duration: numberArgument('--duration'), rounds: numberArgument('--rounds') });
   const file = writeResult(`webhook-${result.at.replace(/[:.]/g, '-')}`, __filename, result);
-  const { throughputRatio, p99Ratio, connectorOnlyRatio, baseline, connectorOnly, ingest, meetsTargets } = result;
-  process.stdout.write(`${JSON.stringify({ throughputRatio, p99Ratio, connectorOnlyRatio, baseline, connectorOnly, ingest, meetsTargets, file }, null, 2)}\n`);
+  const { throughputRatio, p99Ratio, connectorOnlyRatio, ingestWithRelayRatio, baseline, connectorOnly, ingest, ingestWithRelay, meetsTargets } = result;
+  process.stdout.write(`${JSON.stringify({ throughputRatio, p99Ratio, connectorOnlyRatio, ingestWithRelayRatio, baseline, connectorOnly, ingest, ingestWithRelay, meetsTargets, file }, null, 2)}\n`);
 }
 
 if (require.main === module) {

@@ -34,6 +34,7 @@ import { createIngest, type InboundJob, type Ingest } from './ingest';
 import { identityRouter } from './identity/return.route';
 import { IdentityStepUp } from './identity/stepup';
 import { createJobQueue } from './jobs/create-job-queue';
+import { InboxRelay } from './jobs/inbox-relay';
 import type { JobQueue } from './jobs/job-queue';
 import type { Conversation, PublicChannel } from './messages';
 import { SessionOpenedNotices } from './notices/session-opened';
@@ -209,6 +210,9 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
     outbox.register();
   }
   await jobs.start();
+  // The relay hands stored inbound messages to the bot's queue (src/jobs/inbox-relay.ts): it runs where the workers run.
+  const relay = store.durableInbox && config.redisUrl && options.workers !== false ? new InboxRelay(config.redisUrl, jobs, logger) : undefined;
+  await relay?.start();
 
   const notices = new SessionOpenedNotices({ store, sessions, events, send: (conversation, text) => sendPublic(conversation, text, 'system').then(() => undefined), logger });
   const stopNotices = notices.start();
@@ -288,6 +292,7 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
       server.closeIdleConnections();
       await sockets.close();
       await closed;
+      await relay?.close();
       await jobs.close();
       await store.close();
     },

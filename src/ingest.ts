@@ -3,13 +3,16 @@
  * connector → ingest → store → (durable job) → bot.
  *
  * Order matters: redact first (raw card numbers and secrets never reach the
- * store), then one atomic append-with-dedupe, then the bot job. `ingest`
- * resolves only when the message is durably stored and its job enqueued, so a
+ * store), then one atomic append-with-dedupe that also hands the message to
+ * the bot: on Redis the same script records it in the inbox stream, which
+ * InboxRelay (src/jobs/inbox-relay.ts) turns into the durable `inbound` job;
+ * the memory store has no inbox, so ingest adds the job itself. `ingest`
+ * resolves only when the message is durably stored and handed over, so a
  * webhook may acknowledge; it rejects with GW_ERR_STORE_UNAVAILABLE otherwise,
  * and the webhook answers 5xx so the platform retries.
  */
 import type { ConversationEvents } from './conversation-events';
-import type { JobQueue } from './jobs/job-queue';
+import type { JobOptions, JobQueue } from './jobs/job-queue';
 import { isGatewayError } from './errors';
 import type { Conversation, InboundMessage, Message, MessageDraft } from './messages';
 import type { Logger } from './ops/logger';
@@ -23,6 +26,11 @@ export type Redactor = (text: string) => { text: string; redacted: boolean };
 export interface InboundJob {
   conversationId: string;
   messageId: string;
+}
+
+/** The bot's job for one stored inbound message; its id makes adding it twice a no-op. */
+export function inboundJob(conversationId: string, messageId: string): { data: InboundJob; options: JobOptions } {
+  return { data: { conversationId, messageId }, options: { jobId: `in_${conversationId}_${messageId}`, attempts: 5, backoffMs: 1000 } };
 }
 
 export interface IngestResult {
@@ -76,7 +84,8 @@ export function createIngest(deps: IngestDeps): Ingest {
   return async function ingest(inbound: InboundMessage): Promise<IngestResult> {
     const clean = deps.redact(normaliseText(inbound.text, maxTextLength));
     const draft: MessageDraft = { author: 'customer', channel: inbound.channel, text: clean.text, ...(clean.redacted ? { redacted: true } : {}) };
-    const options = { dedupeKey: `${inbound.channel}:${inbound.platformMessageId}`, requireOpen: true };
+    const inbox = deps.store.durableInbox;
+    const options = { dedupeKey: `${inbound.channel}:${inbound.platformMessageId}`, requireOpen: true, inbox };
     const hintKey = `${inbound.channel}\n${inbound.externalUserId}`;
 
     let appended: AppendResult | undefined;
@@ -93,15 +102,18 @@ export function createIngest(deps: IngestDeps): Ingest {
       const { conversation, created } = await deps.store.openConversation(inbound.channel, inbound.externalUserId);
       if (created) deps.events.publish({ conversation, event: 'created' });
       // Not requireOpen here: openConversation just chose this conversation, as before.
-      appended = await deps.store.appendMessage(conversation.id, draft, { dedupeKey: options.dedupeKey });
+      appended = await deps.store.appendMessage(conversation.id, draft, { dedupeKey: options.dedupeKey, inbox });
     }
     const { message, duplicate } = appended;
     const conversation = appended.conversation;
     if (conversation.status === 'open') remember(hintKey, conversation.id);
-    // Enqueued on duplicates too: if an earlier delivery stored the message but
-    // failed before its job was added, the platform's retry repairs it. The
-    // job id makes this idempotent and the bot skips messages it handled.
-    await deps.jobs.add<InboundJob>('inbound', { conversationId: conversation.id, messageId: message.id }, { jobId: `in_${conversation.id}_${message.id}`, attempts: 5, backoffMs: 1000 });
+    if (!inbox) {
+      // Without an inbox, enqueued on duplicates too: if an earlier delivery
+      // stored the message but failed before its job was added, the platform's
+      // retry repairs it. The job id makes this idempotent.
+      const job = inboundJob(conversation.id, message.id);
+      await deps.jobs.add<InboundJob>('inbound', job.data, job.options);
+    }
 
     deps.metrics?.inboundMessages.inc({ channel: inbound.channel, outcome: duplicate ? 'duplicate' : 'stored' });
     log.debug({ conversationId: conversation.id, messageId: message.id, duplicate, length: message.text.length, redacted: clean.redacted }, 'inbound stored');

@@ -1,7 +1,8 @@
 /**
  * Every store key name, in one place. All keys of one conversation share the
- * hash tag `{c:<id>}` so a Lua script over them stays in one Redis Cluster
- * slot. The prefix `pg:` keeps the gateway's keys apart in a shared Redis.
+ * hash tag `{c:<id>}`. (The append script also moves global keys, the
+ * activity index and the inbox, so the store wants one Redis primary, not
+ * Redis Cluster: README, "Redis".) The prefix `pg:` keeps the gateway's keys apart in a shared Redis.
  *
  * | key                               | type   | holds                                       |
  * |-----------------------------------|--------|---------------------------------------------|
@@ -19,6 +20,7 @@
  * | pg:user:CHANNEL:EXTERNAL          | string | id of the open conversation of that user    |
  * | pg:uid:EXTERNAL                   | set    | ids of every conversation of that user id   |
  * | pg:conv:active:all / :open        | zset   | activity index (lexicographic members)      |
+ * | pg:inbox                          | stream | inbound messages for the bot (InboxRelay)   |
  * | pg:idem:SCOPE:KEY                 | string | idempotency record                          |
  * | pg:rl:*                           | -      | rate-limiter-flexible counters              |
  * | pg:{c:ID}:out:MSGID               | string | outbound send marker (sending:/sent:)       |
@@ -52,6 +54,10 @@ export const keys = {
   /** conversation id of a session that revokeAll ended (lock, lost device), kept for its idle lifetime. */
   endedSession: (hash: string) => `pg:session-ended:${hash}`,
   userConversation: (channel: string, externalUserId: string) => `pg:user:${channel}:${externalUserId}`,
+  /** `userConversation` without its suffix, for the append script that builds the name from the conversation hash. */
+  userConversationPrefix: 'pg:user:',
+  /** New inbound messages waiting for InboxRelay to hand them to the bot's job queue. */
+  inbox: 'pg:inbox',
   userConversations: (externalUserId: string) => `pg:uid:${externalUserId}`,
   activity: (status: 'all' | 'open') => `pg:conv:active:${status}`,
   idempotency: (scope: string, key: string) => `pg:idem:${scope}:${key}`,

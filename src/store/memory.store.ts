@@ -36,6 +36,7 @@ export interface MemoryStoreOptions {
 
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
+  readonly durableInbox = false;
   private readonly conversations = new Map<string, Conversation>();
   private readonly threads = new Map<string, StoredMessage[]>();
   private readonly deliveries = new Map<string, Map<string, Message['delivery']>>();

@@ -16,7 +16,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { GatewayError, isGatewayError } from '../errors';
 import type { Conversation, DeliveryStatus, Message, MessageDraft, PublicChannel } from '../messages';
 import { keys } from './keys';
-import { APPEND_MESSAGE, COMPARE_AND_SET, TOUCH_ACTIVITY } from './redis.scripts';
+import { APPEND_MESSAGE, COMPARE_AND_SET, CONVERSATION_FIELDS, TOUCH_ACTIVITY } from './redis.scripts';
 import type { AppendOptions, AppendResult, LogEntry, Page, Store, ThreadSlice } from './store';
 import { activityMember, DEFAULT_DEDUPE_TTL_SECONDS, isMessageId, timeOfMessageId } from './store';
 import type { TextCipher } from './text-cipher';
@@ -28,10 +28,9 @@ export interface RedisStoreOptions {
 }
 
 type ScriptClient = Redis & {
-  pgAppend(thread: string, conv: string, dedupe: string, ...args: string[]): Promise<[string, string, string[], ...string[]]>;
+  pgAppend(thread: string, conv: string, dedupe: string, all: string, open: string, inbox: string, ...args: string[]): Promise<[string, string, Array<string | null>, ...string[]]>;
   pgCas(key: string, expected: string, next: string, ttl: string): Promise<[number, string | null]>;
   pgTouch(all: string, open: string, conv: string, member: string, status: string): Promise<number>;
-  pgTouchUser(all: string, open: string, conv: string, user: string, member: string, status: string, conversationId: string, ttl: string): Promise<number>;
 };
 
 /** The client options the gateway uses for every Redis connection (store, limiter, adapter, queue). */
@@ -68,6 +67,7 @@ function unavailable(err: unknown): GatewayError {
 
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
+  readonly durableInbox = true;
   private readonly client: ScriptClient;
   private readonly retentionSeconds: number;
 
@@ -77,10 +77,9 @@ export class RedisStore implements Store {
   ) {
     this.client = redis as ScriptClient;
     this.retentionSeconds = options.threadRetentionDays * 86_400;
-    redis.defineCommand('pgAppend', { numberOfKeys: 3, lua: APPEND_MESSAGE });
+    redis.defineCommand('pgAppend', { numberOfKeys: 6, lua: APPEND_MESSAGE });
     redis.defineCommand('pgCas', { numberOfKeys: 1, lua: COMPARE_AND_SET });
     redis.defineCommand('pgTouch', { numberOfKeys: 3, lua: TOUCH_ACTIVITY });
-    redis.defineCommand('pgTouchUser', { numberOfKeys: 4, lua: TOUCH_ACTIVITY });
   }
 
   /** Connects and waits until Redis answers (bounded), so start-up fails loudly on a wrong REDIS_URL. */
@@ -237,10 +236,13 @@ export class RedisStore implements Store {
       const sealed = this.options.cipher.encrypt(draft.text, conversationId);
       const convKey = keys.conversation(conversationId);
       const dedupeKey = options.dedupeKey === undefined ? keys.dedupe(conversationId, '') : keys.dedupe(conversationId, options.dedupeKey);
-      const [state, id, hash, ...fields] = await this.client.pgAppend(
+      const [state, id, values, ...fields] = await this.client.pgAppend(
         keys.thread(conversationId),
         convKey,
         dedupeKey,
+        keys.activity('all'),
+        keys.activity('open'),
+        keys.inbox,
         options.dedupeKey === undefined ? '0' : '1',
         String(options.dedupeTtlSeconds ?? DEFAULT_DEDUPE_TTL_SECONDS),
         String(this.retentionSeconds),
@@ -250,11 +252,17 @@ export class RedisStore implements Store {
         draft.redacted ? '1' : '0',
         options.requireOpen ? '1' : '0',
         draft.authorName ?? '',
+        conversationId,
+        keys.userConversationPrefix,
+        options.inbox ? '1' : '0',
       );
       if (state === 'missing') throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
       if (state === 'closed') throw new GatewayError('GW_ERR_CONVERSATION_CLOSED', conversationId);
       const record: Record<string, string> = {};
-      for (let i = 0; i + 1 < hash.length; i += 2) record[hash[i]!] = hash[i + 1]!;
+      CONVERSATION_FIELDS.forEach((field, i) => {
+        const value = values[i];
+        if (value !== null && value !== undefined) record[field] = value;
+      });
       const conversation = RedisStore.parseConversation(conversationId, record);
       if (!conversation) throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
       // A new message is what we just sealed: no need to decrypt it back.
@@ -262,18 +270,6 @@ export class RedisStore implements Store {
         state === 'appended'
           ? { id, conversationId, author: draft.author, channel: draft.channel, text: draft.text, createdAt: timeOfMessageId(id), ...(draft.redacted ? { redacted: true } : {}), ...(draft.authorName ? { authorName: draft.authorName } : {}) }
           : this.toMessage(conversationId, id, fields);
-      if (state === 'appended') {
-        await this.client.pgTouchUser(
-          keys.activity('all'),
-          keys.activity('open'),
-          convKey,
-          keys.userConversation(conversation.channel, conversation.externalUserId),
-          activityMember(message.createdAt, conversationId),
-          conversation.status,
-          conversationId,
-          String(this.retentionSeconds),
-        );
-      }
       return { message, duplicate: state === 'duplicate', conversation };
     });
   }

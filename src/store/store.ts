@@ -41,6 +41,12 @@ export interface AppendOptions {
    * conversation id this way: the store, not the cache, decides.
    */
   requireOpen?: boolean;
+  /**
+   * Also record a new message in the store's durable inbox, atomically with
+   * the append, for the bot (InboxRelay moves it into the `inbound` job
+   * queue). Only where `durableInbox` is true; a duplicate records nothing.
+   */
+  inbox?: boolean;
 }
 
 export interface AppendResult {
@@ -57,6 +63,12 @@ export interface LogEntry {
 
 export interface Store {
   readonly kind: 'redis' | 'memory';
+  /**
+   * True when `appendMessage(…, { inbox: true })` hands the message to the bot
+   * in the same atomic step (Redis). The memory store has no inbox: its caller
+   * adds the `inbound` job itself (one process, nothing durable anyway).
+   */
+  readonly durableInbox: boolean;
 
   /**
    * The open conversation of one platform user on one channel, created when
