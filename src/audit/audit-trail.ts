@@ -91,7 +91,9 @@ export class AuditTrail {
    */
   encode(entry: AuditEntryInput): string {
     // On the serialised text: JSON escaping never touches base64url characters, so a token anywhere in the entry is caught.
-    return JSON.stringify({ ...entry, at: new Date(this.now()).toISOString() }).replace(JWT_SHAPE, '[token]');
+    const encoded = JSON.stringify({ ...entry, at: new Date(this.now()).toISOString() });
+    // Every match starts with `eyJ`: text without it (nearly every entry) skips the regular expression, which is on the pivot hot path.
+    return encoded.includes('eyJ') ? encoded.replace(JWT_SHAPE, '[token]') : encoded;
   }
 
   /** Appends one entry; returns it as stored. */

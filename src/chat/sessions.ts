@@ -13,12 +13,13 @@
  * - A conversation keeps the set of its session ids (`pg:{c:ID}:sessions`) so
  *   a lock or a lost device revokes all of them at once.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { AuditClient, AuditEntryInput, AuditTrail } from '../audit/audit-trail';
 import type { ConversationEvents, SessionRevocation } from '../conversation-events';
 import { GatewayError, isGatewayError } from '../errors';
 import type { RateLimits } from '../ops/rate-limits';
 import { sessionIdleSeconds, type PivotIntent, type Tier } from '../pivot/policy';
+import { randomBase64url } from '../pivot/random-pool';
 import { keys } from '../store/keys';
 import type { Store } from '../store/store';
 
@@ -78,10 +79,25 @@ export interface SecureSessionsOptions {
   rateLimits?: RateLimits;
 }
 
+/**
+ * A session as `prepare` drew it. Whoever stores it writes `json` under
+ * `keys.session(session.id)` for `ttlSeconds` (its idle lifetime) and adds
+ * the id to `keys.conversationSessions(conversationId)` for `setTtlSeconds`.
+ */
+export interface PreparedSession {
+  sessionToken: string;
+  session: SecureSession;
+  json: string;
+  ttlSeconds: number;
+  setTtlSeconds: number;
+}
+
 type RevocationReason = SessionRevocation['reason'];
 
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 const CAS_ATTEMPTS = 5;
+/** Conversations whose session ids hasActive remembers (ids are hashes: ~50 bytes each). */
+const SEEN_SESSION_IDS_MAX = 10_000;
 
 export function sessionIdOf(sessionToken: string): string {
   return createHash('sha256').update(sessionToken, 'utf8').digest('base64url');
@@ -89,6 +105,8 @@ export function sessionIdOf(sessionToken: string): string {
 
 export class SecureSessions {
   private readonly now: () => number;
+  /** conversation id → the session ids last read from its set (see hasActive). */
+  private readonly seenSessionIds = new Map<string, string[]>();
 
   constructor(
     private readonly store: Store,
@@ -113,19 +131,16 @@ export class SecureSessions {
    * (`session_opened` with this id) in the same write, then passes it to `open`.
    */
   static newToken(): { sessionToken: string; id: string } {
-    const sessionToken = randomBytes(32).toString('base64url');
+    const sessionToken = randomBase64url(32);
     return { sessionToken, id: sessionIdOf(sessionToken) };
   }
 
   /**
-   * Opens a session for a conversation whose pivot was just redeemed. The
-   * returned `sessionToken` exists nowhere else: hand it to the webview.
-   * `audited: true` when the caller already recorded `session_opened`.
+   * A session drawn but not stored yet: the pivot ledger writes it together
+   * with its atomic redemption step (one round trip on Redis) and hands
+   * `sessionToken` out only once that step succeeded.
    */
-  async open(
-    conversationId: string,
-    input: { tier: Tier; intent: PivotIntent; client: AuditClient; sessionToken?: string; audited?: boolean },
-  ): Promise<{ sessionToken: string; session: SecureSession }> {
+  prepare(conversationId: string, input: { tier: Tier; intent: PivotIntent; client: AuditClient; sessionToken?: string }): PreparedSession {
     if (input.sessionToken !== undefined && !TOKEN_PATTERN.test(input.sessionToken)) throw new Error('sessionToken must come from SecureSessions.newToken()');
     const sessionToken = input.sessionToken ?? SecureSessions.newToken().sessionToken;
     const at = this.now();
@@ -133,11 +148,25 @@ export class SecureSessions {
       { id: sessionIdOf(sessionToken), conversationId, tier: input.tier, intent: input.intent, createdAt: new Date(at).toISOString(), lastSeenAt: '', expiresAt: '', client: { ...input.client } },
       at,
     );
-    // Issued together: one round trip on Redis. A lock racing with this open
-    // may miss the session; the pivot ledger re-checks the lock after opening.
+    return { sessionToken, session, json: JSON.stringify(session), ttlSeconds: this.idleFor(session.tier), setTtlSeconds: this.opts.idleSeconds };
+  }
+
+  /**
+   * Opens and stores a session in one go. The returned `sessionToken` exists
+   * nowhere else: hand it to the webview. (A pivot redemption does not come
+   * through here: it stores a `prepare`d session inside its atomic step, where
+   * a racing lock cannot miss it.) `audited: true` when the caller already
+   * recorded `session_opened`.
+   */
+  async open(
+    conversationId: string,
+    input: { tier: Tier; intent: PivotIntent; client: AuditClient; sessionToken?: string; audited?: boolean },
+  ): Promise<{ sessionToken: string; session: SecureSession }> {
+    const { sessionToken, session, json, ttlSeconds, setTtlSeconds } = this.prepare(conversationId, input);
+    // Issued together: one round trip on Redis.
     await Promise.all([
-      this.store.addToSet(keys.conversationSessions(conversationId), session.id, this.opts.idleSeconds),
-      this.store.set(keys.session(session.id), JSON.stringify(session), this.idleFor(session.tier)),
+      this.store.addToSet(keys.conversationSessions(conversationId), session.id, setTtlSeconds),
+      this.store.set(keys.session(session.id), json, ttlSeconds),
       input.audited ? undefined : this.audit.record(conversationId, SecureSessions.openedEntry(session)),
     ]);
     return { sessionToken, session };
@@ -251,16 +280,49 @@ export class SecureSessions {
   /** Live sessions of the conversation; prunes ids whose session expired. */
   async activeCount(conversationId: string): Promise<number> {
     const setKey = keys.conversationSessions(conversationId);
-    let count = 0;
-    for (const id of await this.store.setMembers(setKey)) {
-      if ((await this.store.get(keys.session(id))) === undefined) await this.store.removeFromSet(setKey, id);
-      else count++;
-    }
-    return count;
+    const ids = await this.store.setMembers(setKey);
+    // Read together: one pipelined round trip, however many sessions the conversation had.
+    const live = await Promise.all(ids.map(async (id) => (await this.store.get(keys.session(id))) !== undefined));
+    await Promise.all(ids.filter((_, i) => !live[i]).map((id) => this.store.removeFromSet(setKey, id)));
+    return live.filter(Boolean).length;
   }
 
+  /**
+   * Whether the conversation has a live session. Every advisor reply asks
+   * (delivery.ts), so it takes one round trip: the session ids this process
+   * saw in the set last time (`seenSessionIds`, a hint only) are read in the
+   * same pipeline as the set itself. The set and the session keys stay the
+   * truth: a hinted id counts only if it is still a member and its session
+   * exists; members the hint lacked (a new session) cost a second round trip.
+   */
   async hasActive(conversationId: string): Promise<boolean> {
-    return (await this.activeCount(conversationId)) > 0;
+    const setKey = keys.conversationSessions(conversationId);
+    const hinted = this.seenSessionIds.get(conversationId) ?? [];
+    const [ids, hintedLive] = await Promise.all([this.store.setMembers(setKey), Promise.all(hinted.map((id) => this.exists(id)))]);
+    this.rememberSessionIds(conversationId, ids);
+    const known = new Map(hinted.map((id, i) => [id, hintedLive[i]]));
+    if (ids.some((id) => known.get(id) === true)) return true;
+    const unknown = ids.filter((id) => !known.has(id));
+    const unknownLive = await Promise.all(unknown.map((id) => this.exists(id)));
+    if (unknownLive.some(Boolean)) return true;
+    // None live: prune the expired ids, as activeCount does (rare: a set outlives its last session by at most the idle time).
+    if (ids.length > 0) {
+      await Promise.all(ids.map((id) => this.store.removeFromSet(setKey, id)));
+      this.rememberSessionIds(conversationId, []);
+    }
+    return false;
+  }
+
+  private async exists(sessionId: string): Promise<boolean> {
+    return (await this.store.get(keys.session(sessionId))) !== undefined;
+  }
+
+  /** Bounded: the oldest conversation is forgotten first. */
+  private rememberSessionIds(conversationId: string, ids: string[]): void {
+    this.seenSessionIds.delete(conversationId);
+    if (ids.length === 0) return;
+    this.seenSessionIds.set(conversationId, ids);
+    if (this.seenSessionIds.size > SEEN_SESSION_IDS_MAX) this.seenSessionIds.delete(this.seenSessionIds.keys().next().value as string);
   }
 
   /** Read, change, compare-and-set; retried when another node touched it in between. */

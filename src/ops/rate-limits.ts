@@ -20,6 +20,10 @@
  * - per conversation, 10 failures / 10 min: only failures attributable to a
  *   conversation count here (the token's signature verified), i.e. someone
  *   holding a real link for it and failing: replays, revoked or used links.
+ *
+ * On Redis the pivot ledger's redeem script reads both counters inside its
+ * one atomic step (`clientCounter`, `conversationCounter`): a successful
+ * redemption spends no round trip on them.
  */
 import { isIP } from 'node:net';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
@@ -64,6 +68,11 @@ export class KeyedLimiter {
      */
     private readonly readPoints?: (storeKey: string) => Promise<string | undefined>,
   ) {}
+
+  /** Where the store keeps `key`'s counter (for a Lua script that reads it). */
+  storeKey(key: string): string {
+    return this.limiter.getKey(key);
+  }
 
   /** Counts `points` and says whether the key is still within its limit. */
   async consume(key: string, points = 1): Promise<LimitDecision> {
@@ -180,14 +189,38 @@ export class RateLimits {
 
   /** @throws GatewayError GW_ERR_RATE_LIMITED when this client network failed too often. */
   async assertClientAllowed(ip: string): Promise<void> {
-    const decision = await this.perClient.peek(clientNetworkOf(ip));
+    const decision = await this.clientDecision(ip);
     if (!decision.allowed) throw rateLimited(decision);
+  }
+
+  /** Whether this client network may go on trying (reads, never counts). */
+  async clientDecision(ip: string): Promise<LimitDecision> {
+    return this.perClient.peek(clientNetworkOf(ip));
+  }
+
+  /** The client network's failure counter as the store keeps it (see `conversationCounter`). */
+  clientCounter(ip: string): { storeKey: string; points: number } {
+    return { storeKey: this.perClient.storeKey(clientNetworkOf(ip)), points: this.perClient.spec.points };
   }
 
   /** @throws GatewayError GW_ERR_RATE_LIMITED when attempts on this conversation failed too often. */
   async assertConversationAllowed(conversationId: string): Promise<void> {
-    const decision = await this.perConversation.peek(conversationId);
+    const decision = await this.conversationDecision(conversationId);
     if (!decision.allowed) throw rateLimited(decision);
+  }
+
+  /** Whether attempts on this conversation may go on (reads, never counts). */
+  async conversationDecision(conversationId: string): Promise<LimitDecision> {
+    return this.perConversation.peek(conversationId);
+  }
+
+  /**
+   * The conversation's failure counter as the store keeps it: RateLimiterRedis
+   * holds the consumed points as an integer string under `storeKey`, with the
+   * window as its TTL. The Redis pivot ledger reads it in its redeem script.
+   */
+  conversationCounter(conversationId: string): { storeKey: string; points: number } {
+    return { storeKey: this.perConversation.storeKey(conversationId), points: this.perConversation.spec.points };
   }
 
   /** Counts one failed attempt; `conversationId` only when the failure is attributable to it. */
@@ -204,6 +237,11 @@ export class RateLimits {
   }
 }
 
-function rateLimited(decision: LimitDecision): GatewayError {
+function rateLimited(decision: Pick<LimitDecision, 'retryAfterMs'>): GatewayError {
   return new GatewayError('GW_ERR_RATE_LIMITED', `retry in ${Math.ceil(decision.retryAfterMs / 1000)} s`, { extra: { retryAfterSeconds: Math.ceil(decision.retryAfterMs / 1000) } });
+}
+
+/** The refusal of an attempt whose limit a check elsewhere (the redeem script) found reached. */
+export function rateLimitedError(retryAfterMs: number): GatewayError {
+  return rateLimited({ retryAfterMs });
 }

@@ -1,17 +1,28 @@
 /**
  * The ledger's two atomic steps as Lua scripts on the RedisStore's own
- * connection (EVALSHA through ioredis' defineCommand). Each script touches
- * only keys of one conversation (hash tag `{c:<id>}`), so it stays in one
- * Redis Cluster slot, and declares every key it touches.
+ * connection (EVALSHA through ioredis' defineCommand). Each script declares
+ * every key it touches: the issue script only keys of one conversation (hash
+ * tag `{c:<id>}`); the redeem script also the two failure counters and the
+ * new session's key, which are global keys (the store runs on one Redis
+ * primary, README "Running several nodes"; a Cluster deployment would need
+ * these split out of the script).
  *
- * The scripts know two layouts owned elsewhere, on purpose and only these:
- * the conversation hash's `channel`/`status`/`secure` fields (RedisStore) and
- * an audit entry as `XADD <key> * v <json>` (Store.appendLog, AuditTrail).
- * The ledger test suite runs against both implementations and reads the
- * results back through RedisStore and AuditTrail, so a drift shows there.
+ * The scripts know four layouts owned elsewhere, on purpose and only these:
+ * the conversation hash's fields (RedisStore), an audit entry as
+ * `XADD <key> * v <json>` (Store.appendLog, AuditTrail), a session as a JSON
+ * string with its idle TTL plus its id in the conversation's session set
+ * (SecureSessions), and a failure counter as an integer string with the
+ * window as TTL (RateLimits, rate-limiter-flexible). The ledger test suite
+ * runs against both implementations and reads the results back through
+ * RedisStore, AuditTrail, SecureSessions and RateLimits, so a drift shows there.
+ *
+ * A redemption is one round trip: the script stores the session itself, only
+ * when it redeems, atomically with the lock check (no session can outlive a
+ * lock, and a refused attempt stores nothing).
  */
 import type { Redis } from 'ioredis';
 import type { AuditTrail } from '../audit/audit-trail';
+import type { RateLimits } from '../ops/rate-limits';
 import { GatewayError, isGatewayError } from '../errors';
 import type { Conversation, PublicChannel, SecureState } from '../messages';
 import { keys } from '../store/keys';
@@ -19,12 +30,19 @@ import type { RedisStore } from '../store/redis.store';
 import type { IssueStepInput, IssueStepResult, LedgerSteps, RedeemStepInput, RedeemStepResult, RevokeReason } from './ledger-steps';
 
 /**
+ * The conversation hash fields both scripts read first and answer with, in
+ * this order: the scripts test `c[1]` channel, `c[2]` status, `c[3]` secure.
+ */
+const CONVERSATION_FIELDS = ['channel', 'status', 'secure', 'externalUserId', 'lastMessageMs', 'createdAt'] as const;
+const READ_CONVERSATION = `redis.call('HMGET', KEYS[1], ${CONVERSATION_FIELDS.map((f) => `'${f}'`).join(', ')})`;
+
+/**
  * KEYS: conversation hash, lock key, new record, current pointer, previous record (or the new one when none), audit stream.
  * ARGV: jti, record JSON, ttl, expected previous jti ('' = none), revokedAt, pivot_issued entry, pivot_revoked entry, audit retention.
- * Returns {'ok', replacedJti-or-'', conversation hash...} | {'missing'} | {'closed'} | {'locked'} | {'retry', current-or-''} | {'collision'}.
+ * Returns {'ok', replacedJti-or-'', conversation fields (CONVERSATION_FIELDS order)...} | {'missing'} | {'closed'} | {'locked'} | {'retry', current-or-''} | {'collision'}.
  */
 const ISSUE = `
-local c = redis.call('HMGET', KEYS[1], 'channel', 'status', 'secure')
+local c = ${READ_CONVERSATION}
 if not c[1] then return {'missing'} end
 if c[2] == 'closed' then return {'closed'} end
 if c[3] == 'locked' or redis.call('EXISTS', KEYS[2]) == 1 then return {'locked'} end
@@ -47,19 +65,31 @@ if previous then
     end
   end
 end
-if c[3] ~= 'active' then redis.call('HSET', KEYS[1], 'secure', 'invited') end
+if c[3] ~= 'active' then
+  redis.call('HSET', KEYS[1], 'secure', 'invited')
+  c[3] = 'invited'
+end
 redis.call('XADD', KEYS[6], '*', 'v', ARGV[6])
 redis.call('EXPIRE', KEYS[6], tonumber(ARGV[8]))
-return {'ok', replaced, unpack(redis.call('HGETALL', KEYS[1]))}
+return {'ok', replaced, unpack(c)}
 `;
 
 /**
- * KEYS: conversation hash, lock key, record, audit stream.
- * ARGV: client fingerprint, redeemedAt, audit retention, conversation id, audit entries...
- * Returns {'redeemed', before, after, conversation hash...} | {'used', '1'|'0'} | {'revoked', reason} | {'conversation'} | {'locked'} | {'unknown'}.
+ * KEYS: conversation hash, lock key, record, audit stream, session set, conversation failure counter, client network failure counter, session.
+ * ARGV: client fingerprint, redeemedAt, audit retention, conversation id, session id, session set TTL, conversation failure limit,
+ *   client failure limit, session JSON, session TTL, audit entries...
+ * Returns {'redeemed', conversation fields (CONVERSATION_FIELDS order)...} | {'rate_limited', ms left} | {'used', '1'|'0'}
+ *   | {'revoked', reason} | {'conversation'} | {'locked'} | {'unknown'}.
+ * Successes never touch the failure counters: they are only read, first (the
+ * client network's, then the conversation's), so an attack refuses before
+ * anything else is looked at.
  */
 const REDEEM = `
-local c = redis.call('HMGET', KEYS[1], 'channel', 'status', 'secure')
+for i = 7, 6, -1 do
+  local failures = tonumber(redis.call('GET', KEYS[i]))
+  if failures and failures >= tonumber(ARGV[i + 1]) then return {'rate_limited', tostring(redis.call('PTTL', KEYS[i]))} end
+end
+local c = ${READ_CONVERSATION}
 if not c[1] or c[2] == 'closed' then return {'conversation'} end
 if c[3] == 'locked' or redis.call('EXISTS', KEYS[2]) == 1 then return {'locked'} end
 local raw = redis.call('GET', KEYS[3])
@@ -75,48 +105,42 @@ if record.state ~= 'issued' then return {'unknown'} end
 record.state = 'redeemed'
 record.redeemedAt = ARGV[2]
 record.client = ARGV[1]
-local after = cjson.encode(record)
-redis.call('SET', KEYS[3], after, 'KEEPTTL')
-redis.call('HSET', KEYS[1], 'secure', 'active')
-for i = 5, #ARGV do redis.call('XADD', KEYS[4], '*', 'v', ARGV[i]) end
+redis.call('SET', KEYS[3], cjson.encode(record), 'KEEPTTL')
+if c[3] ~= 'active' then
+  redis.call('HSET', KEYS[1], 'secure', 'active')
+  c[3] = 'active'
+end
+redis.call('SET', KEYS[8], ARGV[9], 'EX', tonumber(ARGV[10]))
+redis.call('SADD', KEYS[5], ARGV[5])
+redis.call('EXPIRE', KEYS[5], tonumber(ARGV[6]))
+for i = 11, #ARGV do redis.call('XADD', KEYS[4], '*', 'v', ARGV[i]) end
 redis.call('EXPIRE', KEYS[4], tonumber(ARGV[3]))
-return {'redeemed', raw, after, unpack(redis.call('HGETALL', KEYS[1]))}
-`;
-
-/** KEYS: record. ARGV: expected, replacement. The undo of a redemption whose session could not be opened. */
-const RESTORE = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
-return 1
+return {'redeemed', unpack(c)}
 `;
 
 type ScriptClient = Redis & {
-  pgPivotIssue(...keysAndArgs: string[]): Promise<string[]>;
-  pgPivotRedeem(...keysAndArgs: string[]): Promise<string[]>;
-  pgPivotRestore(key: string, expected: string, replacement: string): Promise<number>;
+  pgPivotIssue(...keysAndArgs: string[]): Promise<Array<string | null>>;
+  pgPivotRedeem(...keysAndArgs: string[]): Promise<Array<string | null>>;
 };
 
 const RETRIES = 8;
 
 /**
- * The conversation from its hash as the script left it (HGETALL's flat
- * field/value list), read the way RedisStore reads it; absent when the hash
- * lacks a field the store always writes, and the ledger then asks the store.
+ * The conversation from its hash fields as the script left them (in
+ * CONVERSATION_FIELDS order), read the way RedisStore reads it; absent when
+ * the hash lacks a field the store always writes, and the ledger then asks
+ * the store.
  */
-function conversationOf(id: string, flat: string[]): { conversation?: Conversation } {
-  const hash = new Map<string, string>();
-  for (let i = 0; i + 1 < flat.length; i += 2) hash.set(flat[i]!, flat[i + 1]!);
-  const channel = hash.get('channel');
-  const createdAt = hash.get('createdAt');
-  const lastMessageMs = hash.get('lastMessageMs');
+function conversationOf(id: string, values: ReadonlyArray<string | null | undefined>): { conversation?: Conversation } {
+  const [channel, status, secure, externalUserId, lastMessageMs, createdAt] = values;
   if (!channel || !createdAt) return {};
   return {
     conversation: {
       id,
       channel: channel as PublicChannel,
-      externalUserId: hash.get('externalUserId') ?? '',
-      status: hash.get('status') === 'closed' ? 'closed' : 'open',
-      secure: (hash.get('secure') as SecureState | undefined) ?? 'none',
+      externalUserId: externalUserId ?? '',
+      status: status === 'closed' ? 'closed' : 'open',
+      secure: (secure as SecureState | null | undefined) ?? 'none',
       lastMessageAt: lastMessageMs ? new Date(Number(lastMessageMs)).toISOString() : createdAt,
       createdAt,
     },
@@ -144,13 +168,13 @@ export class RedisLedgerSteps implements LedgerSteps {
   constructor(
     store: RedisStore,
     private readonly audit: AuditTrail,
+    private readonly rateLimits: RateLimits,
   ) {
     const client = store.redis as ScriptClient;
     // One definition per connection, however many ledgers share the store.
     if (typeof client.pgPivotIssue !== 'function') {
       client.defineCommand('pgPivotIssue', { numberOfKeys: 6, lua: ISSUE });
-      client.defineCommand('pgPivotRedeem', { numberOfKeys: 4, lua: REDEEM });
-      client.defineCommand('pgPivotRestore', { numberOfKeys: 1, lua: RESTORE });
+      client.defineCommand('pgPivotRedeem', { numberOfKeys: 8, lua: REDEEM });
     }
     this.client = client;
   }
@@ -168,7 +192,7 @@ export class RedisLedgerSteps implements LedgerSteps {
       let previous = this.lastIssued.get(id) ?? '';
       for (let attempt = 0; attempt < RETRIES; attempt++) {
         const revoked = previous ? this.audit.encode({ type: 'pivot_revoked', pivotId: previous, reason: 'superseded' satisfies RevokeReason, actor: { ...input.actor } }) : '';
-        const [kind, replaced, ...hash] = await this.client.pgPivotIssue(
+        const [kind, replaced, ...fields] = await this.client.pgPivotIssue(
           keys.conversation(id),
           keys.secureLock(id),
           recordKey,
@@ -191,7 +215,7 @@ export class RedisLedgerSteps implements LedgerSteps {
         if (kind === 'collision') throw new GatewayError('GW_ERR_INTERNAL', 'jti collision');
         if (kind === 'ok') {
           this.remember(id, jti);
-          return { kind: 'ok', ...(replaced ? { replaced } : {}), ...conversationOf(id, hash) };
+          return { kind: 'ok', ...(replaced ? { replaced } : {}), ...conversationOf(id, fields) };
         }
         if (kind === 'missing' || kind === 'closed' || kind === 'locked') return { kind };
         throw new GatewayError('GW_ERR_INTERNAL', `unexpected issue script reply ${String(kind)}`);
@@ -203,34 +227,42 @@ export class RedisLedgerSteps implements LedgerSteps {
   }
 
   async redeem(input: RedeemStepInput): Promise<RedeemStepResult> {
-    const { conversationId: id, jti } = input;
-    const recordKey = keys.pivot(id, jti);
-    let reply: string[];
+    const { conversationId: id, jti, session } = input;
+    const conversationCounter = this.rateLimits.conversationCounter(id);
+    const clientCounter = this.rateLimits.clientCounter(input.ip);
+    const args = [
+      keys.conversation(id),
+      keys.secureLock(id),
+      keys.pivot(id, jti),
+      keys.audit(id),
+      keys.conversationSessions(id),
+      conversationCounter.storeKey,
+      clientCounter.storeKey,
+      keys.session(session.session.id),
+      input.fingerprint,
+      input.at,
+      String(this.audit.retentionSeconds),
+      id,
+      session.session.id,
+      String(session.setTtlSeconds),
+      String(conversationCounter.points),
+      String(clientCounter.points),
+      session.json,
+      String(session.ttlSeconds),
+    ];
+    for (const entry of input.audit) args.push(this.audit.encode(entry));
+    let reply: Array<string | null>;
     try {
-      reply = await this.client.pgPivotRedeem(
-        keys.conversation(id),
-        keys.secureLock(id),
-        recordKey,
-        keys.audit(id),
-        input.fingerprint,
-        input.at,
-        String(this.audit.retentionSeconds),
-        id,
-        ...input.audit.map((entry) => this.audit.encode(entry)),
-      );
+      reply = await this.client.pgPivotRedeem(...args);
     } catch (err) {
       throw unavailable(err);
     }
-    const [kind, first = '', second = '', ...hash] = reply;
+    const [kind, first] = reply;
     switch (kind) {
       case 'redeemed':
-        return {
-          kind: 'redeemed',
-          ...conversationOf(id, hash),
-          undo: async () => {
-            await this.client.pgPivotRestore(recordKey, second, first).catch((err: unknown) => Promise.reject(unavailable(err)));
-          },
-        };
+        return { kind: 'redeemed', ...conversationOf(id, reply.slice(1)) };
+      case 'rate_limited':
+        return { kind: 'rate_limited', retryAfterMs: Math.max(0, Number(first) || 0) };
       case 'used':
         return { kind: 'used', sameClient: first === '1' };
       case 'revoked':

@@ -4,8 +4,16 @@
  *   record, make it the conversation's current pivot, revoke the one it
  *   replaces, mark the conversation `invited` (unless a session is active),
  *   audit;
- * - `redeem`: check the conversation, then swap the record `issued` →
- *   `redeemed` exactly once, mark the conversation `active`, audit.
+ * - `redeem`: check the failure limits (client network, conversation) and the conversation,
+ *   then swap the record `issued` → `redeemed` exactly once, mark the
+ *   conversation `active`, store the new secure session, audit.
+ *
+ * The Redis script stores the session atomically with the swap and the lock
+ * check. The primitives write it BEFORE the swap (nobody holds its token
+ * until the step succeeded; a refused step deletes it) and add it to the
+ * conversation's session set only after the swap, before re-reading the
+ * lock. Either way a concurrent lock either stops the step or finds the
+ * session in the set, already stored, and ends it: no session outlives a lock.
  *
  * Two implementations with the same contract (test/pivot/ledger.test.ts runs
  * the ledger on both, against real Redis too):
@@ -16,9 +24,11 @@
  *   which folds a dozen round trips into one (see bench/pivot.bench.ts).
  */
 import type { AuditActor, AuditEntryInput, AuditTrail } from '../audit/audit-trail';
+import type { PreparedSession } from '../chat/sessions';
 import { GatewayError } from '../errors';
 import type { Conversation, SecureState } from '../messages';
 import { keys } from '../store/keys';
+import type { RateLimits } from '../ops/rate-limits';
 import type { Store } from '../store/store';
 import type { PivotIntent, Tier } from './policy';
 
@@ -65,15 +75,20 @@ export type IssueStepResult = { kind: 'ok'; replaced?: string; conversation?: Co
 export interface RedeemStepInput {
   conversationId: string;
   jti: string;
+  /** The client's address: its network's failure limit is checked first. */
+  ip: string;
   fingerprint: string;
   /** ISO 8601. */
   at: string;
   /** Written with the redemption, in order (`pivot_redeemed`, `session_opened`). */
   audit: AuditEntryInput[];
+  /** The secure session the redemption opens (SecureSessions.prepare). */
+  session: PreparedSession;
 }
 
 export type RedeemStepResult =
-  | { kind: 'redeemed'; conversation?: Conversation; /** Puts the record back to `issued` (when no session could be opened). */ undo: () => Promise<void> }
+  | { kind: 'redeemed'; conversation?: Conversation }
+  | { kind: 'rate_limited'; retryAfterMs: number }
   | { kind: 'conversation' }
   | { kind: 'locked' }
   | { kind: 'unknown' }
@@ -92,6 +107,7 @@ export class StoreLedgerSteps implements LedgerSteps {
   constructor(
     private readonly store: Store,
     private readonly audit: AuditTrail,
+    private readonly rateLimits: RateLimits,
   ) {}
 
   async issue(input: IssueStepInput): Promise<IssueStepResult> {
@@ -117,11 +133,25 @@ export class StoreLedgerSteps implements LedgerSteps {
   }
 
   async redeem(input: RedeemStepInput): Promise<RedeemStepResult> {
-    const { conversationId, jti } = input;
+    const { conversationId } = input;
+    const limits = await Promise.all([this.rateLimits.clientDecision(input.ip), this.rateLimits.conversationDecision(conversationId)]);
+    const limited = limits.find((decision) => !decision.allowed);
+    if (limited) return { kind: 'rate_limited', retryAfterMs: limited.retryAfterMs };
     const conversation = await this.store.getConversation(conversationId);
     if (!conversation || conversation.status === 'closed') return { kind: 'conversation' };
     if (await this.isLocked(conversation)) return { kind: 'locked' };
 
+    const { session } = input;
+    const sessionKey = keys.session(session.session.id);
+    await this.store.set(sessionKey, session.json, session.ttlSeconds);
+    const result = await this.swap(input);
+    if (result.kind !== 'redeemed') await this.store.delete(sessionKey);
+    return result;
+  }
+
+  /** The compare-and-set of the record, then the session's set membership, the secure state (re-reading the lock) and the audit. */
+  private async swap(input: RedeemStepInput): Promise<RedeemStepResult> {
+    const { conversationId, jti, session } = input;
     const key = keys.pivot(conversationId, jti);
     let raw = await this.store.get(key);
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
@@ -130,14 +160,18 @@ export class StoreLedgerSteps implements LedgerSteps {
       if (record.conversationId !== conversationId) return { kind: 'unknown' };
       if (record.state === 'redeemed') return { kind: 'used', sameClient: record.client === input.fingerprint };
       if (record.state === 'revoked') return { kind: 'revoked', ...(record.revokedReason ? { reason: record.revokedReason } : {}) };
-      const before = raw;
-      const after = JSON.stringify({ ...record, state: 'redeemed', redeemedAt: input.at, client: input.fingerprint } satisfies PivotRecord);
-      const swapped = await this.store.compareAndSet(key, before, after); // keeps the record's TTL: it dies with the token
+      const swapped = await this.store.compareAndSet(key, raw, JSON.stringify({ ...record, state: 'redeemed', redeemedAt: input.at, client: input.fingerprint } satisfies PivotRecord)); // keeps the record's TTL: it dies with the token
       if (swapped.ok) {
+        // Into the set before the lock is re-read: a lock that read the set earlier wrote its key earlier still.
+        const setKey = keys.conversationSessions(conversationId);
+        await this.store.addToSet(setKey, session.session.id, session.setTtlSeconds);
         const settled = await this.settleSecure(conversationId, 'active');
-        if (!settled) return { kind: 'locked' };
+        if (!settled) {
+          await this.store.removeFromSet(setKey, session.session.id);
+          return { kind: 'locked' };
+        }
         for (const entry of input.audit) await this.audit.record(conversationId, entry);
-        return { kind: 'redeemed', conversation: settled, undo: async () => void (await this.store.compareAndSet(key, after, before)) };
+        return { kind: 'redeemed', conversation: settled };
       }
       raw = swapped.current;
     }

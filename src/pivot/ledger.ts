@@ -20,8 +20,14 @@
  * Locking needs no multi-key transaction: `lock()` writes the lock key BEFORE
  * it revokes anything, and every writer of the conversation's `secure` state
  * checks the lock key atomically with its write (Lua) or re-reads it after
- * (primitives), and re-checks after opening a session. Whichever way two
- * nodes interleave, a lock is never overwritten and never misses a session.
+ * (primitives). The redemption step stores the new session before it makes
+ * it visible in the conversation's session set (ledger-steps.ts). Whichever
+ * way two nodes interleave, a lock is never overwritten and never misses a session.
+ *
+ * Cost (bench/pivot.bench.ts): an issue is the signature and one script; a
+ * redemption is the signature check and one round trip (the session's write
+ * and the step, which also reads both failure counters). Successes never
+ * write a counter.
  */
 import { createHash } from 'node:crypto';
 import type { AuditActor, AuditClient, AuditTrail } from '../audit/audit-trail';
@@ -30,7 +36,7 @@ import type { ConversationEvents } from '../conversation-events';
 import { GatewayError, isGatewayError } from '../errors';
 import type { Conversation } from '../messages';
 import type { Logger } from '../ops/logger';
-import type { RateLimits } from '../ops/rate-limits';
+import { rateLimitedError, type RateLimits } from '../ops/rate-limits';
 import { keys } from '../store/keys';
 import { RedisStore } from '../store/redis.store';
 import type { Store } from '../store/store';
@@ -82,19 +88,6 @@ export interface PivotLedgerOptions {
 /** The tier a redeemed pivot proves by itself (PRODUCT.md: tier 1 needs only the token). */
 const TOKEN_PROVES: Tier = 1;
 
-/** The `sub` claim of a compact JWT, read WITHOUT verifying it (only to start a read-only check early). */
-function unverifiedSubOf(token: string): string | undefined {
-  if (typeof token !== 'string' || token.length > 8192) return undefined;
-  const payload = token.split('.')[1];
-  if (payload === undefined) return undefined;
-  try {
-    const sub = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sub?: unknown }).sub;
-    return typeof sub === 'string' && sub.length <= 200 ? sub : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function fingerprintOf(jti: string, client: AuditClient): string {
   return createHash('sha256').update(`${jti}\n${client.ip}\n${client.userAgent}`, 'utf8').digest('base64url');
 }
@@ -120,8 +113,8 @@ export class PivotLedger {
     this.now = opts.now ?? Date.now;
     this.log = opts.logger.child({ component: 'pivot-ledger' });
     this.lockTtlSeconds = opts.lockTtlSeconds ?? 90 * 86_400;
-    this.primitives = new StoreLedgerSteps(store, audit);
-    this.steps = store instanceof RedisStore && opts.atomicSteps !== 'store-primitives' ? new RedisLedgerSteps(store, audit) : this.primitives;
+    this.primitives = new StoreLedgerSteps(store, audit, rateLimits);
+    this.steps = store instanceof RedisStore && opts.atomicSteps !== 'store-primitives' ? new RedisLedgerSteps(store, audit, rateLimits) : this.primitives;
   }
 
   private at(): string {
@@ -170,40 +163,24 @@ export class PivotLedger {
     let conversationId: string | undefined;
     let jti: string | undefined;
     try {
-      // The client check, the signature check and the conversation check are
-      // independent reads: run them together. The conversation check starts
-      // from the token's unverified `sub` (a read-only peek, so a forged one
-      // costs nothing) and counts only once the signature held over that very
-      // `sub`; its refusal keeps its place after the token's own refusals.
-      const unverifiedSub = unverifiedSubOf(token);
-      const [, verified, conversationCheck] = await Promise.all([
-        this.rateLimits.assertClientAllowed(client.ip),
-        this.tokens.verify(token).then(
-          (claims) => ({ claims }),
-          (err: unknown) => ({ err }),
-        ),
-        unverifiedSub === undefined
-          ? undefined
-          : this.rateLimits.assertConversationAllowed(unverifiedSub).then(
-              () => ({ ok: true as const }),
-              (err: unknown) => ({ err }),
-            ),
-      ]);
-      if ('err' in verified) {
+      let claims: PivotClaims;
+      try {
+        claims = await this.tokens.verify(token);
+        conversationId = claims.sub;
+        jti = claims.jti;
+        if (options.expectedConversationId !== undefined && options.expectedConversationId !== claims.sub) {
+          throw new GatewayError('GW_ERR_TOKEN_INVALID', 'conversation_mismatch');
+        }
+      } catch (err) {
         // An expired token's signature, issuer and audience were checked before its `exp`: its `sub` is authentic.
-        const expired = expiredPayloadOf(verified.err);
+        const expired = expiredPayloadOf(err);
         if (typeof expired?.sub === 'string') conversationId = expired.sub;
         if (typeof expired?.jti === 'string') jti = expired.jti;
-        throw verified.err;
+        // The atomic step checks the failure limits of a good token; a refusal before it checks the client
+        // network's here, so a network over its limit reads `rate_limited` whatever it sends.
+        await this.rateLimits.assertClientAllowed(client.ip);
+        throw err;
       }
-      const { claims } = verified;
-      conversationId = claims.sub;
-      jti = claims.jti;
-      if (options.expectedConversationId !== undefined && options.expectedConversationId !== claims.sub) {
-        throw new GatewayError('GW_ERR_TOKEN_INVALID', 'conversation_mismatch');
-      }
-      if (conversationCheck === undefined || unverifiedSub !== claims.sub) await this.rateLimits.assertConversationAllowed(claims.sub);
-      else if ('err' in conversationCheck) throw conversationCheck.err;
       return await this.claim(claims, client);
     } catch (err) {
       await this.refused(err, client, conversationId, jti);
@@ -211,23 +188,24 @@ export class PivotLedger {
     }
   }
 
-  /** The one atomic step, then the session. */
+  /** The one atomic step, which also stores the session. */
   private async claim(claims: PivotClaims, client: AuditClient): Promise<RedeemedPivot> {
     const { sub: conversationId, jti, intent } = claims;
     const tier = tierOf(intent);
-    // The session's token is drawn first so the atomic step can audit the session's opening with the redemption.
-    const { sessionToken, id: sessionId } = SecureSessions.newToken();
+    // Drawn first so the step stores it and audits its opening with the redemption.
+    const session = this.sessions.prepare(conversationId, { tier: TOKEN_PROVES, intent, client });
     const step = await this.steps.redeem({
       conversationId,
       jti,
+      ip: client.ip,
       fingerprint: fingerprintOf(jti, client),
       at: this.at(),
-      audit: [
-        { type: 'pivot_redeemed', pivotId: jti, intent, tier, sessionId, client: { ...client } },
-        SecureSessions.openedEntry({ id: sessionId, tier: TOKEN_PROVES, intent, client }),
-      ],
+      audit: [{ type: 'pivot_redeemed', pivotId: jti, intent, tier, sessionId: session.session.id, client: { ...client } }, SecureSessions.openedEntry(session.session)],
+      session,
     });
     switch (step.kind) {
+      case 'rate_limited':
+        throw rateLimitedError(step.retryAfterMs);
       case 'conversation':
         throw new GatewayError('GW_ERR_TOKEN_INVALID', 'conversation');
       case 'unknown':
@@ -243,23 +221,10 @@ export class PivotLedger {
         break;
     }
 
-    let opened: { sessionToken: string; session: SecureSession };
-    try {
-      opened = await this.sessions.open(conversationId, { tier: TOKEN_PROVES, intent, client, sessionToken, audited: true });
-    } catch (err) {
-      // No session, no redemption: give the link back so the person can retry it.
-      await step.undo().catch(() => undefined);
-      throw err;
-    }
-    // A lock that landed between the step and the session's write may have missed the new session: look again.
-    if (await this.primitives.isLocked(conversationId)) {
-      await this.sessions.revoke(opened.session.id, 'locked');
-      throw new GatewayError('GW_ERR_CONVERSATION_LOCKED', conversationId);
-    }
     const conversation = step.conversation ?? (await this.store.getConversation(conversationId));
     if (conversation) this.events.publish({ conversation, event: 'pivot_redeemed' });
-    this.log.info({ conversationId, pivotId: jti, sessionId: opened.session.id, intent, tier }, 'pivot redeemed');
-    return { conversationId, intent, tier, jti, session: opened };
+    this.log.info({ conversationId, pivotId: jti, sessionId: session.session.id, intent, tier }, 'pivot redeemed');
+    return { conversationId, intent, tier, jti, session: { sessionToken: session.sessionToken, session: session.session } };
   }
 
   /**

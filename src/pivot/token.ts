@@ -10,11 +10,11 @@
  * Kept small because it travels in SMS: header `{alg,kid,typ}`, claims
  * `iss aud sub jti iat exp intent` and nothing else (~330 characters).
  */
-import { randomBytes } from 'node:crypto';
-import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTHeaderParameters } from 'jose';
+import { errors as joseErrors, jwtVerify, SignJWT, type JWTHeaderParameters } from 'jose';
 import { GatewayError } from '../errors';
 import type { SigningKeys } from './keys';
 import { isPivotIntent, type PivotIntent } from './policy';
+import { randomBase64url } from './random-pool';
 import { tokenErrorOf } from './refusals';
 
 export const PIVOT_TOKEN_TYPE = 'pivot+jwt';
@@ -80,7 +80,7 @@ export class PivotTokens {
       throw new RangeError(`ttlSeconds must be an integer 1-${this.maxTtlSeconds}, got ${input.ttlSeconds}`);
     }
     const signing = this.keys.signing();
-    const jti = randomBytes(16).toString('base64url');
+    const jti = randomBase64url(16);
     const iat = Math.floor(this.now() / 1000);
     const exp = iat + input.ttlSeconds;
     const token = await new SignJWT({ intent: input.intent })
@@ -104,11 +104,6 @@ export class PivotTokens {
       if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
         throw new GatewayError('GW_ERR_TOKEN_INVALID', 'malformed');
       }
-      // Decoded before any crypto so a token naming its own key source is refused outright.
-      const header = decodeProtectedHeader(token);
-      for (const name of FORBIDDEN_HEADERS) {
-        if (Object.hasOwn(header, name)) throw new GatewayError('GW_ERR_TOKEN_INVALID', 'header');
-      }
       const { payload } = await jwtVerify(token, (protectedHeader: JWTHeaderParameters) => this.resolveKey(protectedHeader), {
         algorithms: this.keys.algorithms(),
         typ: PIVOT_TOKEN_TYPE,
@@ -131,7 +126,14 @@ export class PivotTokens {
     }
   }
 
+  /**
+   * jose hands the parsed header here before any signature check, so a token
+   * naming its own key source is refused outright (and the header is parsed once).
+   */
   private resolveKey(header: JWTHeaderParameters) {
+    for (const name of FORBIDDEN_HEADERS) {
+      if (Object.hasOwn(header, name)) throw new GatewayError('GW_ERR_TOKEN_INVALID', 'header');
+    }
     const key = this.keys.verificationKey(header.kid, header.alg);
     if (!key) throw new joseErrors.JWKSNoMatchingKey();
     return key;
