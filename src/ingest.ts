@@ -116,7 +116,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     }
 
     deps.metrics?.inboundMessages.inc({ channel: inbound.channel, outcome: duplicate ? 'duplicate' : 'stored' });
-    log.debug({ conversationId: conversation.id, messageId: message.id, duplicate, length: message.text.length, redacted: clean.redacted }, 'inbound stored');
+    if (log.isLevelEnabled('debug')) log.debug({ conversationId: conversation.id, messageId: message.id, duplicate, length: message.text.length, redacted: clean.redacted }, 'inbound stored');
     if (!duplicate) deps.events.publish({ conversation, event: 'message', message });
     return { conversation, message, duplicate };
   };

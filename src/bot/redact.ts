@@ -59,6 +59,26 @@ export function luhnValid(digits: string): boolean {
  * contiguous group of more than 19 digits is never taken for a card.
  */
 const DIGIT_RUN = /(?<!\d)\d+(?:[ -]\d+)*(?!\d)/gu;
+const DIGITS = /\d+/gu;
+const ACCOUNT_DIGIT_RUN = /(?<!\d)\d(?:[ -]?\d){7,}(?!\d)/gu;
+const NINE_DIGITS = /(?<!\d)\d{9}(?!\d)/gu;
+
+/**
+ * Every match of a global regex, as `text.matchAll(re)` gives them, without
+ * the copy of `re` that matchAll makes (and compiles) on every call: redact
+ * runs on every inbound message. Eager, so the caller's loop may use `re`.
+ */
+function matches(re: RegExp, text: string): RegExpExecArray[] {
+  if (!re.global) throw new Error('matches() needs a global regex'); // exec would never advance
+  const found: RegExpExecArray[] = [];
+  re.lastIndex = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    found.push(m);
+    if (m[0].length === 0) re.lastIndex += 1; // never loop on an empty match
+  }
+  re.lastIndex = 0;
+  return found;
+}
 
 interface Span {
   start: number;
@@ -68,10 +88,10 @@ interface Span {
 /** Spans (into `text`) of Luhn-valid 13–19 digit windows of whole groups, leftmost-longest, not overlapping. */
 function findPans(text: string): Span[] {
   const spans: Span[] = [];
-  for (const run of text.matchAll(DIGIT_RUN)) {
+  for (const run of matches(DIGIT_RUN, text)) {
     const groups: Array<{ start: number; end: number; digits: string }> = [];
     const base = run.index;
-    for (const g of run[0].matchAll(/\d+/gu)) {
+    for (const g of matches(DIGITS, run[0])) {
       groups.push({ start: base + g.index, end: base + g.index + g[0].length, digits: g[0] });
     }
     let i = 0;
@@ -173,7 +193,7 @@ const IBAN_START = /([A-Za-z]{2})(\d{2})/gu;
 
 function findIbans(text: string): Span[] {
   const spans: Span[] = [];
-  for (const m of text.matchAll(IBAN_START)) {
+  for (const m of matches(IBAN_START, text)) {
     const country = (m[1] ?? '').toUpperCase();
     const length = IBAN_LENGTH[country];
     if (length === undefined) continue;
@@ -281,10 +301,10 @@ function findSecrets(text: string): Span[] {
   };
 
   for (const re of [NUMERIC_SECRET_BEFORE_KEYWORD, NUMERIC_SECRET_BY_SMS]) {
-    for (const m of text.matchAll(re)) add(m.index, m.index + (m[1] ?? '').length);
+    for (const m of matches(re, text)) add(m.index, m.index + (m[1] ?? '').length);
   }
 
-  for (const m of text.matchAll(NUMERIC_KEYWORD)) {
+  for (const m of matches(NUMERIC_KEYWORD, text)) {
     const word = (m[1] ?? '').toLowerCase().replace(/[ -]/gu, '');
     if (NOT_A_SECRET_CODE.has(word)) continue;
     if (/^(?:code|c[oó]digo)$/u.test(word) && NOT_A_SECRET_BEFORE.test(text.slice(0, m.index))) continue;
@@ -296,7 +316,7 @@ function findSecrets(text: string): Span[] {
       add(end - s[1].length, end);
     }
   }
-  for (const m of text.matchAll(CVV_KEYWORD)) {
+  for (const m of matches(CVV_KEYWORD, text)) {
     const after = m.index + m[0].length;
     const s = CVV_SECRET_AFTER.exec(text.slice(after));
     if (s?.[1] !== undefined) {
@@ -304,7 +324,7 @@ function findSecrets(text: string): Span[] {
       add(end - s[1].length, end);
     }
   }
-  for (const m of text.matchAll(PASSWORD_KEYWORD)) {
+  for (const m of matches(PASSWORD_KEYWORD, text)) {
     const after = m.index + m[0].length;
     const rest = text.slice(after);
     const connector = PASSWORD_CONNECTOR.exec(rest);
@@ -387,16 +407,16 @@ export function abaValid(digits: string): boolean {
 export function containsSensitiveData(text: string): boolean {
   if (findIbans(text).length > 0 || findPans(text).length > 0) return true;
   if (UK_SORT_CODE_AND_ACCOUNT.test(text)) return true;
-  for (const m of text.matchAll(ACCOUNT_KEYWORD)) {
+  for (const m of matches(ACCOUNT_KEYWORD, text)) {
     const start = Math.max(0, m.index - 40);
     const end = Math.min(text.length, m.index + m[0].length + 40);
     const around = text.slice(start, end);
-    for (const run of around.matchAll(/(?<!\d)\d(?:[ -]?\d){7,}(?!\d)/gu)) {
+    for (const run of matches(ACCOUNT_DIGIT_RUN, around)) {
       const digits = run[0].replace(/\D/gu, '');
       if (digits.length >= 8) return true;
     }
   }
-  for (const run of text.matchAll(/(?<!\d)\d{9}(?!\d)/gu)) {
+  for (const run of matches(NINE_DIGITS, text)) {
     if (!abaValid(run[0])) continue;
     const around = text.slice(Math.max(0, run.index - 30), run.index + 9 + 30);
     if (ROUTING_KEYWORD.test(around)) return true;
