@@ -31,6 +31,8 @@ export interface InboxRelayOptions {
   batch?: number;
   /** How long one blocking read waits before it looks again (and notices `close()`). Default 1 s. */
   blockMs?: number;
+  /** A relay name idle this long with nothing pending belongs to a node that is gone and is removed at start. Default 1 h. */
+  forgetAfterMs?: number;
 }
 
 /** The consumer group every relay joins: each entry goes to one of them. */
@@ -67,6 +69,7 @@ export class InboxRelay {
   private readonly claimIdleMs: number;
   private readonly batch: number;
   private readonly blockMs: number;
+  private readonly forgetAfterMs: number;
   private readonly logger: Logger;
   private running = false;
   private reading?: Promise<void>;
@@ -82,6 +85,7 @@ export class InboxRelay {
     this.claimIdleMs = options.claimIdleMs ?? 30_000;
     this.batch = options.batch ?? 200;
     this.blockMs = options.blockMs ?? 1000;
+    this.forgetAfterMs = options.forgetAfterMs ?? 3_600_000;
     this.logger = logger.child({ component: 'inbox-relay' });
     // The reader blocks on XREADGROUP: it needs a connection of its own.
     this.reader = new Redis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
@@ -98,6 +102,7 @@ export class InboxRelay {
       if (!String((err as Error).message).startsWith('BUSYGROUP')) throw err;
     }
     this.running = true;
+    await this.forgetGoneRelays();
     await this.claimStale(); // what a killed node left behind, before new work
     this.reading = this.readLoop();
     this.claimTimer = setInterval(() => {
@@ -126,6 +131,29 @@ export class InboxRelay {
         this.logger.warn({ err: (err as Error).message }, 'inbox read failed; retrying');
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
+    }
+  }
+
+  /**
+   * Every start joins the group under a new consumer name; names of relays
+   * gone for an hour with nothing pending are removed so the group's list
+   * does not grow forever (a name with pending entries stays until they are
+   * claimed).
+   */
+  private async forgetGoneRelays(): Promise<void> {
+    try {
+      const consumers = await this.writer.call('XINFO', 'CONSUMERS', keys.inbox, INBOX_GROUP);
+      for (const consumer of Array.isArray(consumers) ? consumers : []) {
+        if (!Array.isArray(consumer)) continue;
+        const info = new Map<string, unknown>();
+        for (let i = 0; i + 1 < consumer.length; i += 2) info.set(String(consumer[i]), consumer[i + 1]);
+        const name = info.get('name');
+        if (typeof name === 'string' && Number(info.get('pending')) === 0 && Number(info.get('idle')) >= this.forgetAfterMs) {
+          await this.writer.call('XGROUP', 'DELCONSUMER', keys.inbox, INBOX_GROUP, name);
+        }
+      }
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'could not list inbox relays');
     }
   }
 

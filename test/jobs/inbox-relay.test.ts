@@ -52,8 +52,8 @@ describe('InboxRelay', () => {
     return { queue, handled };
   }
 
-  async function relay(queue: BullJobQueue, claimIdleMs = 30_000): Promise<InboxRelay> {
-    const r = new InboxRelay(url(), queue, silentLogger(), { claimIdleMs, blockMs: 100 });
+  async function relay(queue: BullJobQueue, claimIdleMs = 30_000, forgetAfterMs?: number): Promise<InboxRelay> {
+    const r = new InboxRelay(url(), queue, silentLogger(), { claimIdleMs, blockMs: 100, ...(forgetAfterMs === undefined ? {} : { forgetAfterMs }) });
     await r.start();
     closers.unshift(() => r.close()); // closed before its queue
     return r;
@@ -113,5 +113,21 @@ describe('InboxRelay', () => {
     await eventually(async () => (await queue.counts('inbound')).completed === 40);
     expect(handled.map((h) => h.messageId).sort()).toEqual([...ids].sort());
     await eventually(async () => (await raw.xlen(keys.inbox)) === 0);
+  });
+
+  it('forgets the names of relays that are gone with nothing pending, and keeps those with pending entries', async () => {
+    const { conversation } = await store.openConversation('sms', '+15550004000');
+    await store.appendMessage(conversation.id, { author: 'customer', channel: 'sms', text: 'x' }, { dedupeKey: 'sms:G1', inbox: true });
+    await raw.call('XGROUP', 'CREATE', keys.inbox, INBOX_GROUP, '0', 'MKSTREAM');
+    await raw.call('XGROUP', 'CREATECONSUMER', keys.inbox, INBOX_GROUP, 'gone-idle');
+    await raw.call('XREADGROUP', 'GROUP', INBOX_GROUP, 'gone-with-work', 'COUNT', '10', 'STREAMS', keys.inbox, '>');
+    const names = async () => JSON.stringify(await raw.call('XINFO', 'CONSUMERS', keys.inbox, INBOX_GROUP));
+    expect(await names()).toContain('gone-idle');
+
+    const { queue } = await worker();
+    await relay(queue, 60_000, 0); // no claim yet: the pending entry stays with its dead relay
+    const after = await names();
+    expect(after).not.toContain('gone-idle');
+    expect(after).toContain('gone-with-work');
   });
 });
