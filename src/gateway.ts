@@ -213,6 +213,7 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
   // The relay hands stored inbound messages to the bot's queue (src/jobs/inbox-relay.ts): it runs where the workers run.
   const relay = store.durableInbox && config.redisUrl && options.workers !== false ? new InboxRelay(config.redisUrl, jobs, logger) : undefined;
   await relay?.start();
+  if (relay) metrics.watchInbox(() => relay.backlog());
 
   const notices = new SessionOpenedNotices({ store, sessions, events, send: (conversation, text) => sendPublic(conversation, text, 'system').then(() => undefined), logger });
   const stopNotices = notices.start();

@@ -111,6 +111,11 @@ export class InboxRelay {
     this.claimTimer.unref();
   }
 
+  /** Entries in the inbox not yet handed over (all nodes'): the `pg_inbox_backlog` metric. */
+  async backlog(): Promise<number> {
+    return this.writer.xlen(keys.inbox);
+  }
+
   /** Stops after the read in progress (at most `blockMs`) and the relay of what it returned. */
   async close(): Promise<void> {
     if (!this.running) return;

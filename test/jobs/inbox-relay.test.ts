@@ -69,10 +69,11 @@ describe('InboxRelay', () => {
     expect(await raw.xlen(keys.inbox)).toBe(1);
 
     const { queue, handled } = await worker();
-    await relay(queue);
+    const live = await relay(queue);
     await eventually(() => handled.length === 1);
     expect(handled).toEqual([{ conversationId: conversation.id, messageId: first.message.id }]);
     await eventually(async () => (await raw.xlen(keys.inbox)) === 0); // acknowledged and deleted
+    expect(await live.backlog()).toBe(0);
     expect(await queue.counts('inbound')).toMatchObject({ completed: 1 });
   });
 
