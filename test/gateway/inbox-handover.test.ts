@@ -1,0 +1,67 @@
+/**
+ * A webhook node that stops right after acknowledging: the message it stored
+ * reaches the bot through another node, once (issue 5, "Durability").
+ *
+ * Node A runs no workers (so no InboxRelay and no bot): it stores the
+ * customer's message, records it in the Redis inbox in the same step,
+ * answers 202, and is gone. Node B, started afterwards on the same Redis,
+ * relays the inbox entry into the bot's `inbound` job; the bot answers the
+ * customer exactly once. Messages arrive through the sandbox connector (the
+ * same ingest as every platform) and the answer is read from the sandbox
+ * phone.
+ */
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
+import type { SandboxItem } from '../../connectors/sandbox/sandbox.connector';
+import type { Gateway } from '../../src/gateway';
+import { keys } from '../../src/store/keys';
+import { startTestGateway } from '../support/gateway-harness';
+
+async function eventually<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const found = await probe();
+    if (found !== undefined && found !== false) return found;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** What nodes of one deployment share: the key that seals message text at rest. */
+const SHARED = { DATA_ENCRYPTION_KEYS: `handover:${randomBytes(32).toString('base64')}` };
+
+describe('inbox hand-over between nodes', () => {
+  const started: Gateway[] = [];
+  afterAll(async () => {
+    for (const gateway of started) await gateway.close().catch(() => undefined);
+  });
+
+  it('a message acknowledged by a node that stops before any worker ran is answered by the bot once, through another node', async () => {
+    const from = `+1555${String(randomInt(0, 10_000_000)).padStart(7, '0')}`;
+    const a = await startTestGateway(SHARED, { workers: false });
+    started.push(a);
+    const id = randomUUID();
+    const res = await fetch(`${a.url}/sandbox/api/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from, text: 'I want to transfer 500 euros to my landlord', id }) });
+    expect(res.status).toBe(202);
+    const conversationId = (await a.services.store.get(keys.userConversation('sandbox', from)))!;
+    const messageId = (await a.services.store.get(keys.dedupe(conversationId, `sandbox:${id}`)))!;
+    expect(messageId).toBeDefined();
+    expect(await a.services.store.get(keys.botAnswered(conversationId, messageId))).toBeUndefined();
+    await a.close(); // gone: nothing on A ever looked at the inbox
+
+    const b = await startTestGateway(SHARED);
+    started.push(b);
+    await eventually(() => b.services.store.get(keys.botAnswered(conversationId, messageId)), 'the bot on node B to answer');
+    const phone = async () => {
+      const page = await fetch(`${b.url}/sandbox/api/messages?user=${encodeURIComponent(from)}&limit=50`);
+      return ((await page.json()) as { items: SandboxItem[] }).items;
+    };
+    const invites = await eventually(async () => {
+      const items = (await phone()).filter((item) => item.kind === 'invite');
+      return items.length > 0 ? items : undefined;
+    }, 'the invite on the phone');
+    expect(invites).toHaveLength(1);
+    // Settled: the bot's messages have left the outbox, and still one invite (no second hand-over).
+    await eventually(async () => (await b.services.store.readMessagesAfter(conversationId, undefined, 50)).messages.every((m) => m.author === 'customer' || (m.delivery !== undefined && m.delivery.status !== 'queued')), 'the outbox to deliver');
+    expect((await phone()).filter((item) => item.kind === 'invite')).toHaveLength(1);
+  }, 60_000);
+});
