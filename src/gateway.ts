@@ -282,20 +282,25 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
     process.stdout.write(`\nAdvisor console (dev only): ${config.publicUrl}/console/#token=${devToken}\nSandbox: ${config.publicUrl}/sandbox/\n\n`);
   }
 
+  let closing: Promise<void> | undefined;
   return {
     server,
     url,
     services: { config, store, cipher, events, jobs, keys, tokens, audit, sessions, ledger, ingest, outbox, classifier, advisorAuth, sockets, replies, connectors, metrics, identity },
-    async close() {
-      shuttingDown = true;
-      stopNotices();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      await sockets.close();
-      await closed;
-      await relay?.close();
-      await jobs.close();
-      await store.close();
+    close() {
+      // Once: a second SIGTERM (or a second caller) waits for the same shutdown instead of closing closed clients.
+      closing ??= (async () => {
+        shuttingDown = true;
+        stopNotices();
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        await sockets.close();
+        await closed;
+        await relay?.close();
+        await jobs.close();
+        await store.close();
+      })();
+      return closing;
     },
   };
 }
