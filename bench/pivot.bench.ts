@@ -47,6 +47,14 @@ export interface PhaseResult {
   opsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
+  /**
+   * This process's CPU (user + system, every thread: main, libuv pool, GC)
+   * per completed op over the measured windows. Far steadier than ops/s on
+   * a shared machine: it does not move when another process takes a core.
+   */
+  cpuMicrosPerOp: number;
+  /** redis-server's CPU (INFO CPU used_cpu_user + used_cpu_sys) per op over the same windows. */
+  redisCpuMicrosPerOp: number;
 }
 
 export interface PivotBenchResult {
@@ -66,10 +74,39 @@ export interface PivotBenchResult {
 const ISSUER = 'https://bank.example';
 const AUDIENCE = `${ISSUER}/secure`;
 
-async function segment(concurrency: number, warmupMs: number, durationMs: number, op: (worker: number) => Promise<void>): Promise<number[]> {
+interface Segment {
+  latencies: number[];
+  /** Ops that completed between the two CPU snapshots. */
+  completed: number;
+  cpuMicros: number;
+  redisCpuMicros: number;
+}
+
+/** redis-server's total CPU so far, in microseconds. */
+async function redisCpuMicros(redis: RedisStore['redis']): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return Math.round((field('used_cpu_user') + field('used_cpu_sys')) * 1e6);
+}
+
+async function segment(redis: RedisStore['redis'], concurrency: number, warmupMs: number, durationMs: number, op: (worker: number) => Promise<void>): Promise<Segment> {
   const latencies: number[] = [];
   const warmEnd = performance.now() + warmupMs;
   const end = warmEnd + durationMs;
+  // CPU snapshots when the warm-up ends and when the window ends; ops are counted by completion between them.
+  let completed = 0;
+  let counting = false;
+  const snapshot = async () => ({ cpu: process.cpuUsage(), redis: await redisCpuMicros(redis) });
+  let first: Promise<{ cpu: NodeJS.CpuUsage; redis: number }> | undefined;
+  let last: Promise<{ cpu: NodeJS.CpuUsage; redis: number }> | undefined;
+  const startTimer = setTimeout(() => {
+    counting = true;
+    first = snapshot();
+  }, warmupMs);
+  const endTimer = setTimeout(() => {
+    counting = false;
+    last = snapshot();
+  }, warmupMs + durationMs);
   await Promise.all(
     Array.from({ length: concurrency }, async (_, worker) => {
       for (;;) {
@@ -77,17 +114,31 @@ async function segment(concurrency: number, warmupMs: number, durationMs: number
         if (start >= end) return;
         await op(worker);
         const done = performance.now();
+        if (counting) completed++;
         if (start >= warmEnd && done <= end) latencies.push(done - start);
       }
     }),
   );
-  return latencies;
+  clearTimeout(startTimer);
+  clearTimeout(endTimer);
+  if (!first || !last) throw new Error('bench segment ended before its CPU snapshots');
+  const [a, b] = await Promise.all([first, last]);
+  return { latencies, completed, cpuMicros: b.cpu.user + b.cpu.system - a.cpu.user - a.cpu.system, redisCpuMicros: b.redis - a.redis };
 }
 
-function summarise(latencies: number[], measuredMs: number): PhaseResult {
-  const sorted = [...latencies].sort((a, b) => a - b);
+function summarise(segments: Segment[], measuredMs: number): PhaseResult {
+  const sorted = segments.flatMap((s) => s.latencies).sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-  return { ops: sorted.length, opsPerSecond: Math.round((sorted.length / measuredMs) * 1000), p50Ms: Number(at(0.5).toFixed(3)), p99Ms: Number(at(0.99).toFixed(3)) };
+  const completed = segments.reduce((n, s) => n + s.completed, 0) || 1;
+  const perOp = (total: number) => Math.round(total / completed);
+  return {
+    ops: sorted.length,
+    opsPerSecond: Math.round((sorted.length / measuredMs) * 1000),
+    p50Ms: Number(at(0.5).toFixed(3)),
+    p99Ms: Number(at(0.99).toFixed(3)),
+    cpuMicrosPerOp: perOp(segments.reduce((n, s) => n + s.cpuMicros, 0)),
+    redisCpuMicrosPerOp: perOp(segments.reduce((n, s) => n + s.redisCpuMicros, 0)),
+  };
 }
 
 export async function runPivotBench(options: PivotBenchOptions): Promise<PivotBenchResult> {
@@ -124,11 +175,11 @@ export async function runPivotBench(options: PivotBenchOptions): Promise<PivotBe
       await ledger.redeem(pivot.token, clients[worker]!);
     };
 
-    const base: number[] = [];
-    const full: number[] = [];
+    const base: Segment[] = [];
+    const full: Segment[] = [];
     for (let round = 0; round < opts.rounds; round++) {
-      base.push(...(await segment(opts.concurrency, opts.warmupMs, opts.durationMs, baselineOp)));
-      full.push(...(await segment(opts.concurrency, opts.warmupMs, opts.durationMs, fullOp)));
+      base.push(await segment(store.redis, opts.concurrency, opts.warmupMs, opts.durationMs, baselineOp));
+      full.push(await segment(store.redis, opts.concurrency, opts.warmupMs, opts.durationMs, fullOp));
     }
     const measuredMs = opts.durationMs * opts.rounds;
     const baseline = summarise(base, measuredMs);
@@ -161,7 +212,10 @@ async function main(): Promise<void> {
       ...(argument('--concurrency') ? { concurrency: Number(argument('--concurrency')) } : {}),
     });
     const file = writeResult(`pivot-${result.at.slice(0, 10)}-${result.options.alg}`, __filename, result);
-    process.stdout.write(`${JSON.stringify({ file, baseline: result.baseline.opsPerSecond, fullPath: result.fullPath.opsPerSecond, p99Ms: result.fullPath.p99Ms, ratio: result.ratio })}\n`);
+    const { baseline, fullPath } = result;
+    process.stdout.write(
+      `${JSON.stringify({ file, baseline: baseline.opsPerSecond, fullPath: fullPath.opsPerSecond, p99Ms: fullPath.p99Ms, ratio: result.ratio, cpuMicrosPerOp: { baseline: baseline.cpuMicrosPerOp, fullPath: fullPath.cpuMicrosPerOp }, redisCpuMicrosPerOp: fullPath.redisCpuMicrosPerOp })}\n`,
+    );
   });
 }
 

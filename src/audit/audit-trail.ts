@@ -88,10 +88,11 @@ export class AuditTrail {
    * The stored form of an entry (scrubbed, stamped with `at`). Public so the
    * Redis pivot ledger can append it from inside its atomic script
    * (`XADD <audit key> * v <encoded>`, the layout `Store.appendLog` writes).
+   * `at` (ISO 8601, default now): a step that writes several entries stamps them once.
    */
-  encode(entry: AuditEntryInput): string {
+  encode(entry: AuditEntryInput, at: string = new Date(this.now()).toISOString()): string {
     // On the serialised text: JSON escaping never touches base64url characters, so a token anywhere in the entry is caught.
-    const encoded = JSON.stringify({ ...entry, at: new Date(this.now()).toISOString() });
+    const encoded = JSON.stringify({ ...entry, at });
     // Every match starts with `eyJ`: text without it (nearly every entry) skips the regular expression, which is on the pivot hot path.
     return encoded.includes('eyJ') ? encoded.replace(JWT_SHAPE, '[token]') : encoded;
   }

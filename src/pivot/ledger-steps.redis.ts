@@ -48,12 +48,14 @@ if c[2] == 'closed' then return {'closed'} end
 if c[3] == 'locked' or redis.call('EXISTS', KEYS[2]) == 1 then return {'locked'} end
 local previous = redis.call('GET', KEYS[4])
 if (previous or '') ~= ARGV[4] then return {'retry', previous or ''} end
-if not redis.call('SET', KEYS[3], ARGV[2], 'NX', 'EX', tonumber(ARGV[3])) then return {'collision'} end
-redis.call('SET', KEYS[4], ARGV[1], 'EX', tonumber(ARGV[3]))
+if not redis.call('SET', KEYS[3], ARGV[2], 'NX', 'EX', ARGV[3]) then return {'collision'} end
+redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[3])
 local replaced = ''
 if previous then
   local raw = redis.call('GET', KEYS[5])
-  if raw then
+  -- A plain find first: inside a JSON string every quote is escaped, so only the record's own state can match,
+  -- and a redeemed or revoked previous pivot (the usual case) costs no decoding.
+  if raw and string.find(raw, '"state":"issued"', 1, true) then
     local record = cjson.decode(raw)
     if record.state == 'issued' then
       record.state = 'revoked'
@@ -70,7 +72,7 @@ if c[3] ~= 'active' then
   c[3] = 'invited'
 end
 redis.call('XADD', KEYS[6], '*', 'v', ARGV[6])
-redis.call('EXPIRE', KEYS[6], tonumber(ARGV[8]))
+redis.call('EXPIRE', KEYS[6], ARGV[8])
 return {'ok', replaced, unpack(c)}
 `;
 
@@ -81,13 +83,16 @@ return {'ok', replaced, unpack(c)}
  * Returns {'redeemed', conversation fields (CONVERSATION_FIELDS order)...} | {'rate_limited', ms left} | {'used', '1'|'0'}
  *   | {'revoked', reason} | {'conversation'} | {'locked'} | {'unknown'}.
  * Successes never touch the failure counters: they are only read, first (the
- * client network's, then the conversation's), so an attack refuses before
- * anything else is looked at.
+ * client network's, then the conversation's, in one MGET), so an attack
+ * refuses before anything else is looked at.
+ * Counts and TTLs go to redis.call as the strings they arrived as: a Lua
+ * number would be formatted back to text with printf on every call.
  */
 const REDEEM = `
-for i = 7, 6, -1 do
-  local failures = tonumber(redis.call('GET', KEYS[i]))
-  if failures and failures >= tonumber(ARGV[i + 1]) then return {'rate_limited', tostring(redis.call('PTTL', KEYS[i]))} end
+local counts = redis.call('MGET', KEYS[7], KEYS[6])
+for i = 1, 2 do
+  local failures = tonumber(counts[i])
+  if failures and failures >= tonumber(ARGV[9 - i]) then return {'rate_limited', tostring(redis.call('PTTL', KEYS[8 - i]))} end
 end
 local c = ${READ_CONVERSATION}
 if not c[1] or c[2] == 'closed' then return {'conversation'} end
@@ -110,11 +115,11 @@ if c[3] ~= 'active' then
   redis.call('HSET', KEYS[1], 'secure', 'active')
   c[3] = 'active'
 end
-redis.call('SET', KEYS[8], ARGV[9], 'EX', tonumber(ARGV[10]))
+redis.call('SET', KEYS[8], ARGV[9], 'EX', ARGV[10])
 redis.call('SADD', KEYS[5], ARGV[5])
-redis.call('EXPIRE', KEYS[5], tonumber(ARGV[6]))
+redis.call('EXPIRE', KEYS[5], ARGV[6])
 for i = 11, #ARGV do redis.call('XADD', KEYS[4], '*', 'v', ARGV[i]) end
-redis.call('EXPIRE', KEYS[4], tonumber(ARGV[3]))
+redis.call('EXPIRE', KEYS[4], ARGV[3])
 return {'redeemed', unpack(c)}
 `;
 
@@ -182,7 +187,7 @@ export class RedisLedgerSteps implements LedgerSteps {
   async issue(input: IssueStepInput): Promise<IssueStepResult> {
     const { conversationId: id, jti } = input;
     const recordKey = keys.pivot(id, jti);
-    const issued = this.audit.encode(input.audit);
+    const issued = this.audit.encode(input.audit, input.at);
     try {
       // The previous record's key must be declared to the script, so the
       // current pointer is guessed: the pivot this process last issued for the
@@ -191,7 +196,7 @@ export class RedisLedgerSteps implements LedgerSteps {
       // trip, only then).
       let previous = this.lastIssued.get(id) ?? '';
       for (let attempt = 0; attempt < RETRIES; attempt++) {
-        const revoked = previous ? this.audit.encode({ type: 'pivot_revoked', pivotId: previous, reason: 'superseded' satisfies RevokeReason, actor: { ...input.actor } }) : '';
+        const revoked = previous ? this.audit.encode({ type: 'pivot_revoked', pivotId: previous, reason: 'superseded' satisfies RevokeReason, actor: input.actor }, input.at) : '';
         const [kind, replaced, ...fields] = await this.client.pgPivotIssue(
           keys.conversation(id),
           keys.secureLock(id),
@@ -250,7 +255,7 @@ export class RedisLedgerSteps implements LedgerSteps {
       session.json,
       String(session.ttlSeconds),
     ];
-    for (const entry of input.audit) args.push(this.audit.encode(entry));
+    for (const entry of input.audit) args.push(this.audit.encode(entry, input.at));
     let reply: Array<string | null>;
     try {
       reply = await this.client.pgPivotRedeem(...args);

@@ -10,7 +10,7 @@
  * Kept small because it travels in SMS: header `{alg,kid,typ}`, claims
  * `iss aud sub jti iat exp intent` and nothing else (~330 characters).
  */
-import { errors as joseErrors, jwtVerify, SignJWT, type JWTHeaderParameters } from 'jose';
+import { errors as joseErrors, jwtVerify, SignJWT, type JWTHeaderParameters, type JWTVerifyOptions } from 'jose';
 import { GatewayError } from '../errors';
 import type { SigningKeys } from './keys';
 import { isPivotIntent, type PivotIntent } from './policy';
@@ -60,7 +60,10 @@ const JTI_PATTERN = /^[A-Za-z0-9_-]{22,64}$/;
 export class PivotTokens {
   private readonly now: () => number;
   private readonly maxTtlSeconds: number;
-  private readonly clockTolerance: number;
+  /** jwtVerify's options but the clock, built once: the key set never changes after load. */
+  private readonly verifyOptions: Readonly<Omit<JWTVerifyOptions, 'currentDate'>>;
+  /** Bound once, not a closure per verification. */
+  private readonly keyResolver = (header: JWTHeaderParameters) => this.resolveKey(header);
 
   constructor(
     private readonly keys: SigningKeys,
@@ -68,7 +71,16 @@ export class PivotTokens {
   ) {
     this.now = opts.now ?? Date.now;
     this.maxTtlSeconds = opts.maxTtlSeconds ?? 3600;
-    this.clockTolerance = opts.clockToleranceSeconds ?? 5;
+    this.verifyOptions = Object.freeze({
+      algorithms: keys.algorithms(),
+      typ: PIVOT_TOKEN_TYPE,
+      issuer: opts.issuer,
+      audience: opts.audience,
+      // jose requires none of these by default: without `exp` a token would never expire, without `jti` it could not be single-use.
+      requiredClaims: ['sub', 'jti', 'iat', 'exp', 'intent'],
+      maxTokenAge: this.maxTtlSeconds,
+      clockTolerance: opts.clockToleranceSeconds ?? 5,
+    });
   }
 
   /**
@@ -104,17 +116,7 @@ export class PivotTokens {
       if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
         throw new GatewayError('GW_ERR_TOKEN_INVALID', 'malformed');
       }
-      const { payload } = await jwtVerify(token, (protectedHeader: JWTHeaderParameters) => this.resolveKey(protectedHeader), {
-        algorithms: this.keys.algorithms(),
-        typ: PIVOT_TOKEN_TYPE,
-        issuer: this.opts.issuer,
-        audience: this.opts.audience,
-        // jose requires none of these by default: without `exp` a token would never expire, without `jti` it could not be single-use.
-        requiredClaims: ['sub', 'jti', 'iat', 'exp', 'intent'],
-        maxTokenAge: this.maxTtlSeconds,
-        clockTolerance: this.clockTolerance,
-        currentDate: new Date(this.now()),
-      });
+      const { payload } = await jwtVerify(token, this.keyResolver, { ...this.verifyOptions, currentDate: new Date(this.now()) });
       const { sub, jti, iat, exp, intent } = payload;
       if (typeof sub !== 'string' || sub.length === 0 || sub.length > 128) throw new GatewayError('GW_ERR_TOKEN_INVALID', 'claim:sub');
       if (typeof jti !== 'string' || !JTI_PATTERN.test(jti)) throw new GatewayError('GW_ERR_TOKEN_INVALID', 'claim:jti');
