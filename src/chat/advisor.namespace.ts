@@ -17,10 +17,11 @@ import type { Logger } from '../ops/logger';
 import type { Metrics } from '../ops/metrics';
 import type { Store } from '../store/store';
 import { EventWindow } from './event-window';
+import type { ClusterEvents } from './fan-out';
 import type { AdvisorClientToServerEvents, AdvisorServerToClientEvents, AdvisorSocketData, WatchAck } from './events';
 import type { AdvisorNamespace } from './io';
 
-type AdvisorSocket = Socket<AdvisorClientToServerEvents, AdvisorServerToClientEvents, Record<string, never>, AdvisorSocketData>;
+type AdvisorSocket = Socket<AdvisorClientToServerEvents, AdvisorServerToClientEvents, ClusterEvents, AdvisorSocketData>;
 
 export interface AdvisorNamespaceDeps {
   logger: Logger;
@@ -31,9 +32,9 @@ export interface AdvisorNamespaceDeps {
 }
 
 export interface AdvisorNamespaceHandle {
-  /** A stored message, to the advisors watching its conversation. */
+  /** A stored message, to this node's advisors watching its conversation (fan-out.ts reaches the other nodes). */
   relay(message: Message): void;
-  /** A conversation change, to every advisor. */
+  /** A conversation change, to every advisor of this node. */
   announce(change: ConversationChange): void;
   close(): void;
 }
@@ -131,10 +132,13 @@ export function registerAdvisorNamespace(nsp: AdvisorNamespace, deps: AdvisorNam
 
   return {
     relay(message) {
-      nsp.to(watchRoom(message.conversationId)).emit('message', message);
+      const room = watchRoom(message.conversationId);
+      // Encode nothing when no advisor on this node watches the conversation.
+      if (nsp.adapter.rooms.has(room)) nsp.local.to(room).emit('message', message);
     },
     announce(change) {
-      nsp.emit('conversation', { conversation: change.conversation, event: change.event, ...(change.reason ? { reason: change.reason } : {}) });
+      if (nsp.sockets.size === 0) return;
+      nsp.local.emit('conversation', { conversation: change.conversation, event: change.event, ...(change.reason ? { reason: change.reason } : {}) });
     },
     close() {
       // nothing held beyond the sockets, which io.ts disconnects

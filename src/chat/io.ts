@@ -7,9 +7,12 @@
  * - the streams adapter keeps every broadcast (message text in clear) in a
  *   Redis Stream of 10,000 entries; that would undo the encryption at rest of
  *   threads (PRODUCT.md). Sharded pub/sub keeps nothing: packets only transit.
- * - in `dynamic` mode each conversation room is its own sharded channel, so a
- *   node receives only the traffic of conversations it has sockets in, and it
- *   scales with Redis Cluster (SPUBLISH goes to one shard).
+ * - each conversation change is ONE publish on the `/advisor` namespace
+ *   channel, which every node receives and turns into emits to its own
+ *   sockets (fan-out.ts): customers, watching advisors and every advisor alike.
+ * - `dynamic` mode gives each room its own sharded channel, held by exactly
+ *   the nodes with a socket in it: `hasLiveCustomer` asks Redis how many
+ *   (SHARDNUMSUB) instead of asking every node (fetchSockets).
  * - a node killed with -9 drops its subscription at once (SHARDNUMSUB), so
  *   cross-node `fetchSockets()` does not wait for a dead node.
  * What pub/sub gives up (at-most-once: a packet published while a node's
@@ -38,10 +41,12 @@ import type { Store } from '../store/store';
 import { registerAdvisorNamespace } from './advisor.namespace';
 import type { AdvisorClientToServerEvents, AdvisorServerToClientEvents, AdvisorSocketData, SecureClientToServerEvents, SecureServerToClientEvents, SecureSocketData } from './events';
 import { ORIGIN_REFUSED } from './events';
+import { createChangeFanOut, type ClusterEvents } from './fan-out';
 import { registerSecureNamespace, type SecureNamespaceDeps } from './secure.namespace';
 
 export type SecureNamespace = Namespace<SecureClientToServerEvents, SecureServerToClientEvents, Record<string, never>, SecureSocketData>;
-export type AdvisorNamespace = Namespace<AdvisorClientToServerEvents, AdvisorServerToClientEvents, Record<string, never>, AdvisorSocketData>;
+/** Also the carrier of the changes nodes tell each other (fan-out.ts), hence its server-side events. */
+export type AdvisorNamespace = Namespace<AdvisorClientToServerEvents, AdvisorServerToClientEvents, ClusterEvents, AdvisorSocketData>;
 
 /** Largest Socket.IO packet accepted (a 4,096-character message escapes to at most ~25 KB of JSON). Larger closes that client only. */
 export const MAX_PACKET_BYTES = 32 * 1024;
@@ -131,9 +136,21 @@ export function clientOf(req: IncomingMessage, trust: TrustFn): AuditClient {
   return { ip: clientAddressOf(req, trust), userAgent: typeof ua === 'string' ? ua.slice(0, 256) : '' };
 }
 
-/** Connections for the adapter: no command timeout (the subscriber blocks), retry forever. */
+/** The channel the sharded adapter (`dynamic` mode) subscribes a node to while it has sockets in `room`. */
+export function shardedRoomChannel(channelPrefix: string, namespace: string, room: string): string {
+  return `${channelPrefix}#${namespace}#${room}#`;
+}
+
+/**
+ * Connections for the adapter: no command timeout (the subscriber blocks), retry forever.
+ * No auto-pipelining: each message is one publish, alone in its tick, so it
+ * batches nothing, while ioredis' auto-pipelining allocates a pipeline per
+ * flush whose garbage outlives a young-generation GC; measured with one
+ * publish per message, that made every scavenge promote megabytes and pause
+ * 5-10 ms instead of < 1 ms (bench/secure-chat.bench.ts, `serverGcMaxMs`).
+ */
 function adapterClient(url: string, log: Logger): Redis {
-  const client = new Redis(url, { maxRetriesPerRequest: null, enableAutoPipelining: true, retryStrategy: (times) => Math.min(times * 200, 2000) });
+  const client = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: (times) => Math.min(times * 200, 2000) });
   client.on('error', (err: Error) => log.warn({ err: err.message }, 'adapter redis error'));
   return client;
 }
@@ -176,6 +193,7 @@ export function attachSocketServer(server: HttpServer, deps: SocketServerDeps): 
 
   const redisClients: Redis[] = [];
   let reconnectHook: (() => void) | undefined;
+  let remotePresence: ((room: string) => Promise<boolean>) | undefined;
   if (deps.redisUrl) {
     const key = opts.adapterKey ?? keys.socketAdapterPrefix;
     const pub = adapterClient(deps.redisUrl, log);
@@ -183,6 +201,15 @@ export function attachSocketServer(server: HttpServer, deps: SocketServerDeps): 
       const sub = adapterClient(deps.redisUrl, log);
       redisClients.push(pub, sub);
       io.adapter(createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode: 'dynamic' }));
+      // In `dynamic` mode a node holds a subscription to a room's own channel exactly while it has a socket
+      // in the room (and loses it at once when it dies): SHARDNUMSUB of that channel says whether any node
+      // has one, in one command, where fetchSockets() would make every node answer. It is asked only once
+      // the room is empty here; for the moment this node's own unsubscribe is in flight it may still count
+      // (then no nudge: the customer had just been connected).
+      remotePresence = async (room) => {
+        const reply = (await pub.call('PUBSUB', 'SHARDNUMSUB', shardedRoomChannel(key, '/secure', room))) as [string, number];
+        return Number(reply[1]) > 0;
+      };
       let readyOnce = false;
       sub.on('ready', () => {
         if (readyOnce) reconnectHook?.();
@@ -212,19 +239,27 @@ export function attachSocketServer(server: HttpServer, deps: SocketServerDeps): 
     sweepIntervalMs: opts.sweepIntervalMs,
     socketEventLimit: opts.socketEventLimit,
     sessionMessageLimit: opts.sessionMessageLimit,
+    remotePresence,
   });
   const advisorHandle = registerAdvisorNamespace(advisor, { logger: deps.logger, store: deps.store, advisorAuth: deps.advisorAuth, metrics: deps.metrics, socketEventLimit: opts.socketEventLimit });
 
   // The one fan-out of conversation changes: each node publishes its own
-  // changes once; the adapter carries the emit to every node's sockets.
-  const unsubscribe = deps.events.subscribe((change) => {
-    const message = change.message;
-    if (change.event === 'message' && message) {
-      secureHandle.relay(message, change.originSocketId);
-      advisorHandle.relay(message);
-    }
-    advisorHandle.announce(change);
-  });
+  // changes once (one adapter publish each, fan-out.ts); every node emits
+  // them to its own sockets.
+  const fanOut = createChangeFanOut(
+    advisor,
+    (change) => {
+      const message = change.message;
+      if (change.event === 'message' && message) {
+        secureHandle.relay(message, change.originSocketId);
+        advisorHandle.relay(message);
+      }
+      advisorHandle.announce(change);
+    },
+    Boolean(deps.redisUrl),
+    log,
+  );
+  const unsubscribe = deps.events.subscribe((change) => fanOut.publish(change));
 
   reconnectHook = () => {
     // Packets published while this node's subscriber was away are lost: make the clients catch up from the thread.
@@ -239,6 +274,7 @@ export function attachSocketServer(server: HttpServer, deps: SocketServerDeps): 
     hasLiveCustomer: (conversationId) => secureHandle.hasLiveCustomer(conversationId),
     async close() {
       unsubscribe();
+      fanOut.close();
       reconnectHook = undefined;
       secureHandle.close();
       advisorHandle.close();

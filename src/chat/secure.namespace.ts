@@ -85,10 +85,16 @@ export interface SecureNamespaceDeps {
   sweepIntervalMs?: number;
   socketEventLimit?: { events: number; windowMs: number };
   sessionMessageLimit?: { points: number; durationSeconds: number };
+  /**
+   * Whether another node has a socket in `room`, answered by Redis without
+   * asking the nodes (io.ts). Absent: `fetchSockets()`, which makes every
+   * node answer.
+   */
+  remotePresence?: (room: string) => Promise<boolean>;
 }
 
 export interface SecureNamespaceHandle {
-  /** Emits a stored message to the conversation's customers on every node (not to `exceptSocketId`). */
+  /** Emits a stored message to the conversation's customers on THIS node (not to `exceptSocketId`); fan-out.ts reaches the other nodes. */
   relay(message: Message, exceptSocketId?: string): void;
   hasLiveCustomer(conversationId: string): Promise<boolean>;
   /** Disconnects this node's sockets whose session expired or was revoked. */
@@ -306,7 +312,10 @@ export function registerSecureNamespace(nsp: SecureNamespace, deps: SecureNamesp
 
   return {
     relay(message, exceptSocketId) {
-      const target = nsp.to(conversationRoom(message.conversationId));
+      const room = conversationRoom(message.conversationId);
+      // Most nodes have no socket of a given conversation: encode nothing for them.
+      if (!nsp.adapter.rooms.has(room)) return;
+      const target = nsp.local.to(room);
       (exceptSocketId ? target.except(exceptSocketId) : target).emit('message', message);
     },
     async hasLiveCustomer(conversationId) {
@@ -315,12 +324,12 @@ export function registerSecureNamespace(nsp: SecureNamespace, deps: SecureNamesp
       let timer: NodeJS.Timeout | undefined;
       try {
         const remote = await Promise.race([
-          nsp.in(room).fetchSockets(),
+          deps.remotePresence ? deps.remotePresence(room) : nsp.in(room).fetchSockets().then((sockets) => sockets.length > 0),
           new Promise<never>((_, reject) => {
             timer = setTimeout(() => reject(new Error('presence timeout')), PRESENCE_TIMEOUT_MS);
           }),
         ]);
-        return remote.length > 0;
+        return remote;
       } catch {
         return false;
       } finally {

@@ -319,6 +319,9 @@ export class SecureSessions {
 
   /** Bounded: the oldest conversation is forgotten first. */
   private rememberSessionIds(conversationId: string, ids: string[]): void {
+    const known = this.seenSessionIds.get(conversationId);
+    // Usually unchanged: keep the array already held (no garbage per reply for the GC to promote).
+    if (known && known.length === ids.length && ids.every((id) => known.includes(id))) return;
     this.seenSessionIds.delete(conversationId);
     if (ids.length === 0) return;
     this.seenSessionIds.set(conversationId, ids);
