@@ -14,17 +14,8 @@ import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import type { SandboxItem } from '../../connectors/sandbox/sandbox.connector';
 import type { Gateway } from '../../src/gateway';
 import { keys } from '../../src/store/keys';
+import { eventually } from '../jobs/support/bull';
 import { startTestGateway } from '../support/gateway-harness';
-
-async function eventually<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const found = await probe();
-    if (found !== undefined && found !== false) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** What nodes of one deployment share: the key that seals message text at rest. */
 const SHARED = { DATA_ENCRYPTION_KEYS: `handover:${randomBytes(32).toString('base64')}` };
@@ -50,18 +41,16 @@ describe('inbox hand-over between nodes', () => {
 
     const b = await startTestGateway(SHARED);
     started.push(b);
-    await eventually(() => b.services.store.get(keys.botAnswered(conversationId, messageId)), 'the bot on node B to answer');
+    await eventually(async () => (await b.services.store.get(keys.botAnswered(conversationId, messageId))) !== undefined); // the bot on node B answered
     const phone = async () => {
       const page = await fetch(`${b.url}/sandbox/api/messages?user=${encodeURIComponent(from)}&limit=50`);
       return ((await page.json()) as { items: SandboxItem[] }).items;
     };
-    const invites = await eventually(async () => {
-      const items = (await phone()).filter((item) => item.kind === 'invite');
-      return items.length > 0 ? items : undefined;
-    }, 'the invite on the phone');
-    expect(invites).toHaveLength(1);
+    const invites = async () => (await phone()).filter((item) => item.kind === 'invite');
+    await eventually(async () => (await invites()).length > 0); // the invite reached the phone
+    expect(await invites()).toHaveLength(1);
     // Settled: the bot's messages have left the outbox, and still one invite (no second hand-over).
-    await eventually(async () => (await b.services.store.readMessagesAfter(conversationId, undefined, 50)).messages.every((m) => m.author === 'customer' || (m.delivery !== undefined && m.delivery.status !== 'queued')), 'the outbox to deliver');
-    expect((await phone()).filter((item) => item.kind === 'invite')).toHaveLength(1);
+    await eventually(async () => (await b.services.store.readMessagesAfter(conversationId, undefined, 50)).messages.every((m) => m.author === 'customer' || (m.delivery !== undefined && m.delivery.status !== 'queued')));
+    expect(await invites()).toHaveLength(1);
   }, 60_000);
 });
