@@ -92,7 +92,9 @@ export class AuditTrail {
    */
   encode(entry: AuditEntryInput, at: string = new Date(this.now()).toISOString()): string {
     // On the serialised text: JSON escaping never touches base64url characters, so a token anywhere in the entry is caught.
-    const encoded = JSON.stringify({ ...entry, at });
+    // `at` is spliced in before the closing brace (same text as stringifying `{ ...entry, at }`) without copying the entry.
+    const body = JSON.stringify(entry);
+    const encoded = `${body.slice(0, -1)}${body.length > 2 ? ',' : ''}"at":${JSON.stringify(at)}}`;
     // Every match starts with `eyJ`: text without it (nearly every entry) skips the regular expression, which is on the pivot hot path.
     return encoded.includes('eyJ') ? encoded.replace(JWT_SHAPE, '[token]') : encoded;
   }

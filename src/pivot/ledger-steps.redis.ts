@@ -38,7 +38,8 @@ const READ_CONVERSATION = `redis.call('HMGET', KEYS[1], ${CONVERSATION_FIELDS.ma
 
 /**
  * KEYS: conversation hash, lock key, new record, current pointer, previous record (or the new one when none), audit stream.
- * ARGV: jti, record JSON, ttl, expected previous jti ('' = none), revokedAt, pivot_issued entry, pivot_revoked entry, audit retention.
+ * ARGV: jti, record JSON, ttl, expected previous jti ('' = none), revokedAt, pivot_issued entry,
+ *   pivot_revoked entry ('' when the caller knows the previous pivot was redeemed: then it is not read at all), audit retention.
  * Returns {'ok', replacedJti-or-'', conversation fields (CONVERSATION_FIELDS order)...} | {'missing'} | {'closed'} | {'locked'} | {'retry', current-or-''} | {'collision'}.
  */
 const ISSUE = `
@@ -51,7 +52,7 @@ if (previous or '') ~= ARGV[4] then return {'retry', previous or ''} end
 if not redis.call('SET', KEYS[3], ARGV[2], 'NX', 'EX', ARGV[3]) then return {'collision'} end
 redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[3])
 local replaced = ''
-if previous then
+if previous and ARGV[7] ~= '' then
   local raw = redis.call('GET', KEYS[5])
   -- A plain find first: inside a JSON string every quote is escaped, so only the record's own state can match,
   -- and a redeemed or revoked previous pivot (the usual case) costs no decoding.
@@ -131,24 +132,28 @@ type ScriptClient = Redis & {
 const RETRIES = 8;
 
 /**
- * The conversation from its hash fields as the script left them (in
- * CONVERSATION_FIELDS order), read the way RedisStore reads it; absent when
+ * The conversation from its hash fields as the script left them
+ * (CONVERSATION_FIELDS order, from `reply[from]`: read in place, no copy of
+ * the reply), read the way RedisStore reads it; absent when
  * the hash lacks a field the store always writes, and the ledger then asks
  * the store.
  */
-function conversationOf(id: string, values: ReadonlyArray<string | null | undefined>): { conversation?: Conversation } {
-  const [channel, status, secure, externalUserId, lastMessageMs, createdAt] = values;
-  if (!channel || !createdAt) return {};
+function conversationOf(id: string, reply: ReadonlyArray<string | null | undefined>, from: number): Conversation | undefined {
+  const channel = reply[from];
+  const status = reply[from + 1];
+  const secure = reply[from + 2];
+  const externalUserId = reply[from + 3];
+  const lastMessageMs = reply[from + 4];
+  const createdAt = reply[from + 5];
+  if (!channel || !createdAt) return undefined;
   return {
-    conversation: {
-      id,
-      channel: channel as PublicChannel,
-      externalUserId: externalUserId ?? '',
-      status: status === 'closed' ? 'closed' : 'open',
-      secure: (secure as SecureState | null | undefined) ?? 'none',
-      lastMessageAt: lastMessageMs ? new Date(Number(lastMessageMs)).toISOString() : createdAt,
-      createdAt,
-    },
+    id,
+    channel: channel as PublicChannel,
+    externalUserId: externalUserId ?? '',
+    status: status === 'closed' ? 'closed' : 'open',
+    secure: (secure as SecureState | null | undefined) ?? 'none',
+    lastMessageAt: lastMessageMs ? new Date(Number(lastMessageMs)).toISOString() : createdAt,
+    createdAt,
   };
 }
 
@@ -161,12 +166,17 @@ const GUESSES_MAX = 10_000;
 
 export class RedisLedgerSteps implements LedgerSteps {
   private readonly client: ScriptClient;
-  /** conversation id → the jti this process last made current: only a guess, checked by the issue script. */
-  private readonly lastIssued = new Map<string, string>();
+  /**
+   * conversation id → the jti this process last made current: only a guess,
+   * checked by the issue script. `redeemed`: this process redeemed it, so it
+   * is certainly no longer `issued` (a record never goes back) and the next
+   * issue neither encodes its revocation nor has the script read it.
+   */
+  private readonly lastIssued = new Map<string, { jti: string; redeemed: boolean }>();
 
   private remember(conversationId: string, jti: string): void {
     this.lastIssued.delete(conversationId);
-    this.lastIssued.set(conversationId, jti);
+    this.lastIssued.set(conversationId, { jti, redeemed: false });
     if (this.lastIssued.size > GUESSES_MAX) this.lastIssued.delete(this.lastIssued.keys().next().value!);
   }
 
@@ -194,10 +204,12 @@ export class RedisLedgerSteps implements LedgerSteps {
       // conversation, else none. The script checks the guess and on a miss
       // answers the actual pointer, used for the next attempt (one more round
       // trip, only then).
-      let previous = this.lastIssued.get(id) ?? '';
+      const guess = this.lastIssued.get(id);
+      let previous = guess?.jti ?? '';
+      let settled = guess?.redeemed === true;
       for (let attempt = 0; attempt < RETRIES; attempt++) {
-        const revoked = previous ? this.audit.encode({ type: 'pivot_revoked', pivotId: previous, reason: 'superseded' satisfies RevokeReason, actor: input.actor }, input.at) : '';
-        const [kind, replaced, ...fields] = await this.client.pgPivotIssue(
+        const revoked = previous && !settled ? this.audit.encode({ type: 'pivot_revoked', pivotId: previous, reason: 'superseded' satisfies RevokeReason, actor: input.actor }, input.at) : '';
+        const reply = await this.client.pgPivotIssue(
           keys.conversation(id),
           keys.secureLock(id),
           recordKey,
@@ -213,14 +225,21 @@ export class RedisLedgerSteps implements LedgerSteps {
           revoked,
           String(this.audit.retentionSeconds),
         );
+        const kind = reply[0];
+        const replaced = reply[1];
         if (kind === 'retry') {
           previous = replaced ?? '';
+          settled = false;
           continue;
         }
         if (kind === 'collision') throw new GatewayError('GW_ERR_INTERNAL', 'jti collision');
         if (kind === 'ok') {
           this.remember(id, jti);
-          return { kind: 'ok', ...(replaced ? { replaced } : {}), ...conversationOf(id, fields) };
+          const result: IssueStepResult = { kind: 'ok' };
+          const conversation = conversationOf(id, reply, 2);
+          if (conversation) result.conversation = conversation;
+          if (replaced) result.replaced = replaced;
+          return result;
         }
         if (kind === 'missing' || kind === 'closed' || kind === 'locked') return { kind };
         throw new GatewayError('GW_ERR_INTERNAL', `unexpected issue script reply ${String(kind)}`);
@@ -264,8 +283,12 @@ export class RedisLedgerSteps implements LedgerSteps {
     }
     const [kind, first] = reply;
     switch (kind) {
-      case 'redeemed':
-        return { kind: 'redeemed', ...conversationOf(id, reply.slice(1)) };
+      case 'redeemed': {
+        const guess = this.lastIssued.get(id);
+        if (guess?.jti === jti) guess.redeemed = true;
+        const conversation = conversationOf(id, reply, 1);
+        return conversation ? { kind: 'redeemed', conversation } : { kind: 'redeemed' };
+      }
       case 'rate_limited':
         return { kind: 'rate_limited', retryAfterMs: Math.max(0, Number(first) || 0) };
       case 'used':

@@ -29,7 +29,7 @@
  * and the step, which also reads both failure counters). Successes never
  * write a counter.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { AuditActor, AuditClient, AuditTrail } from '../audit/audit-trail';
 import { SecureSessions, type SecureSession } from '../chat/sessions';
 import type { ConversationEvents } from '../conversation-events';
@@ -88,8 +88,9 @@ export interface PivotLedgerOptions {
 /** The tier a redeemed pivot proves by itself (PRODUCT.md: tier 1 needs only the token). */
 const TOKEN_PROVES: Tier = 1;
 
+/** One-shot `crypto.hash`: no Hash object per redemption (same digest as createHash('sha256')). */
 function fingerprintOf(jti: string, client: AuditClient): string {
-  return createHash('sha256').update(`${jti}\n${client.ip}\n${client.userAgent}`, 'utf8').digest('base64url');
+  return hash('sha256', `${jti}\n${client.ip}\n${client.userAgent}`, 'base64url');
 }
 
 export class PivotLedger {

@@ -135,6 +135,20 @@ describe.each([
     expect(types.filter((t) => t === 'pivot_revoked')).toHaveLength(2);
   });
 
+  test('a new pivot after a redeemed one leaves the redeemed record alone, and still revokes the next unredeemed one', async () => {
+    const conversation = await newConversation(gw.store);
+    const first = await gw.ledger.issue(conversation.id, 'view_account', { kind: 'bot' });
+    await gw.ledger.redeem(first.token, randomClient());
+    const second = await gw.ledger.issue(conversation.id, 'view_account', { kind: 'bot' });
+    expect(await gw.ledger.record(conversation.id, first.pivotId)).toMatchObject({ state: 'redeemed' });
+    expect(await gw.ledger.hasValidInvite(conversation.id)).toBe(true);
+    const third = await gw.ledger.issue(conversation.id, 'update_profile', { kind: 'advisor', id: 'a1' });
+    expect(await gw.ledger.record(conversation.id, second.pivotId)).toMatchObject({ state: 'revoked', revokedReason: 'superseded' });
+    expect(await gw.ledger.record(conversation.id, third.pivotId)).toMatchObject({ state: 'issued' });
+    const revoked = (await gw.audit.list(conversation.id, undefined, 50)).items.filter((e) => e.type === 'pivot_revoked');
+    expect(revoked.map((e) => e.pivotId)).toEqual([second.pivotId]);
+  });
+
   test('a token with no ledger record (minted but never issued) → token_invalid', async () => {
     const conversation = await newConversation(gw.store);
     const { token } = await gw.tokens.mint({ conversationId: conversation.id, intent: 'view_account', ttlSeconds: 60 });
