@@ -47,7 +47,7 @@ import { io as connectClient, type Socket } from 'socket.io-client';
 import { generateJwkSet } from '../src/pivot/keys';
 import { startChatNode, type ChatNode } from '../test/support/chat-harness';
 import { join } from 'node:path';
-import { argument, machineInfo, withBenchRedis, writeResult, type MachineInfo } from './support';
+import { argument, askChild, machineInfo, withBenchRedis, writeResult, type MachineInfo } from './support';
 
 const PUBLIC_URL = 'https://gateway.bench';
 const now = () => performance.timeOrigin + performance.now();
@@ -276,21 +276,11 @@ async function startServer(role: 'bare' | 'gateway', label: string, env: Record<
     child.once('message', (m: { url: string }) => resolve(m.url));
     child.once('exit', (code) => reject(new Error(`${role} server exited with ${code}`)));
   });
-  let next = 0;
   return {
     child,
     url,
     ask<T>(order: Order) {
-      const id = ++next;
-      return new Promise<T>((resolve) => {
-        const listener = (m: { id: number; value: T }) => {
-          if (m.id !== id) return;
-          child.off('message', listener);
-          resolve(m.value);
-        };
-        child.on('message', listener);
-        child.send({ ...order, id });
-      });
+      return askChild<T>(child, order);
     },
     async stop() {
       const exited = new Promise((resolve) => child.once('exit', resolve));

@@ -1,8 +1,10 @@
 /**
  * What every bench shares: its command-line flags, a Redis for the run
- * (REDIS_URL or a throwaway redis-server), the machine it ran on, and the
- * JSON result file in bench/results/ (with the command that produced it).
+ * (REDIS_URL or a throwaway redis-server), requests to its server children,
+ * the machine it ran on, and the JSON result file in bench/results/ (with
+ * the command that produced it).
  */
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
@@ -62,4 +64,23 @@ export function writeResult(name: string, benchFile: string, result: object): st
   const command = `node -r ./test/support/ts-register.cjs bench/${basename(benchFile)} ${process.argv.slice(2).join(' ')}`.trim();
   writeFileSync(file, `${JSON.stringify({ command, ...result }, null, 2)}\n`);
   return file;
+}
+
+let asked = 0;
+/**
+ * One request to a server child over IPC: sends `order` with a fresh `id`;
+ * the child answers `{ id, value }` (process.send) and this resolves with `value`.
+ * @example const rss = await askChild<number>(child, { kind: 'rss' });
+ */
+export function askChild<T>(child: ChildProcess, order: object): Promise<T> {
+  const id = ++asked;
+  return new Promise<T>((resolve) => {
+    const onMessage = (message: { id?: number; value: T }) => {
+      if (message.id !== id) return;
+      child.off('message', onMessage);
+      resolve(message.value);
+    };
+    child.on('message', onMessage);
+    child.send({ ...order, id });
+  });
 }

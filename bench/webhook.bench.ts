@@ -52,7 +52,7 @@ import { RedisStore } from '../src/store/redis.store';
 import { TextCipher } from '../src/store/text-cipher';
 import { join } from 'node:path';
 import { startRedisServer } from '../test/support/redis-server';
-import { argument, machineInfo, numberArgument, writeResult, type MachineInfo } from './support';
+import { argument, askChild, machineInfo, numberArgument, writeResult, type MachineInfo } from './support';
 
 const PUBLIC_URL = 'https://gw.bench.example';
 const ACCOUNT_SID = `AC${'b'.repeat(32)}`;
@@ -229,20 +229,6 @@ async function startServer(redisUrl: string): Promise<{ child: ChildProcess; bas
   return { child, base: `http://127.0.0.1:${port}` };
 }
 
-/** One request to the server child over IPC and its answer. */
-let asked = 0;
-function ask<T>(child: ChildProcess, type: string): Promise<T> {
-  const id = ++asked;
-  return new Promise<T>((resolve) => {
-    const onMessage = (message: { type: string; id: number; value: T }) => {
-      if (message.type !== 'answer' || message.id !== id) return;
-      child.off('message', onMessage);
-      resolve(message.value);
-    };
-    child.on('message', onMessage);
-    child.send({ type, id });
-  });
-}
 
 /**
  * Measures both phases against one server child and returns the figures.
@@ -270,7 +256,7 @@ export async function run(options: WebhookBenchOptions = {}): Promise<WebhookBen
     };
     const ingestRequest = signedRequest('/webhooks/twilio');
     const noopRequest = signedRequest('/noop/webhooks/twilio');
-    const cpu = () => ask<NodeJS.CpuUsage>(child, 'cpu');
+    const cpu = () => askChild<NodeJS.CpuUsage>(child, { type: 'cpu' });
     /** One autocannon run, with the server's CPU time over it. */
     const load = async (duration: number, target: Partial<autocannon.Options>): Promise<PhaseFigures> => {
       const before = await cpu();
@@ -282,11 +268,11 @@ export async function run(options: WebhookBenchOptions = {}): Promise<WebhookBen
     const connectorOnly = (duration: number) => load(duration, { requests: [noopRequest] });
     const ingest = (duration: number) => load(duration, { requests: [ingestRequest] });
     const ingestWithRelay = async (duration: number) => {
-      await ask(child, 'relay-on');
+      await askChild(child, { type: 'relay-on' });
       try {
         return await ingest(duration);
       } finally {
-        await ask(child, 'relay-off');
+        await askChild(child, { type: 'relay-off' });
       }
     };
 

@@ -33,7 +33,7 @@ import type { Conversation } from '../../src/messages';
 import type { Logger } from '../../src/ops/logger';
 import { PlatformError } from '../../src/outbound/platform-error';
 import type { Connector, ConnectorContext, Invite, OutboundReceipt } from '../connector';
-import { asRecord, notStored } from '../webhook';
+import { asRecord, type Json, notStored } from '../webhook';
 import { readActivity } from './botframework.activity';
 import { ConversationReferences } from './botframework.reference';
 
@@ -99,6 +99,14 @@ function statusOf(err: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
+/**
+ * What is checked of an activity before authentication: a JSON object with a
+ * `type`. botbuilder's `authenticate` and the handlers read the rest.
+ */
+function isActivity(value: Json | undefined): value is Json & Activity {
+  return value !== undefined && typeof value.type === 'string' && value.type !== '';
+}
+
 export class BotFrameworkConnector implements Connector {
   readonly channel = 'botframework' as const;
   readonly webhookPath = BOTFRAMEWORK_WEBHOOK_PATH;
@@ -139,12 +147,11 @@ export class BotFrameworkConnector implements Connector {
   }
 
   private async receive(req: Request, res: Response): Promise<void> {
-    const body = asRecord(req.body);
-    if (!body || typeof body.type !== 'string' || body.type === '') {
+    const activity = asRecord(req.body);
+    if (!isActivity(activity)) {
       sendProblem(res, new GatewayError('GW_ERR_WEBHOOK_PAYLOAD', 'not a Bot Framework activity'), req.originalUrl);
       return;
     }
-    const activity = body as unknown as Activity;
 
     let authenticated: AuthenticateRequestResult;
     try {

@@ -19,7 +19,7 @@ import type { ConversationEvents, SessionRevocation } from '../conversation-even
 import { GatewayError, isGatewayError } from '../errors';
 import type { RateLimits } from '../ops/rate-limits';
 import { sessionIdleSeconds, type PivotIntent, type Tier } from '../pivot/policy';
-import { randomBase64url } from '../pivot/random-pool';
+import { randomBase64url } from '../random-pool';
 import { keys } from '../store/keys';
 import type { Store } from '../store/store';
 

@@ -23,18 +23,14 @@
 import type { Redis } from 'ioredis';
 import type { AuditTrail } from '../audit/audit-trail';
 import type { RateLimits } from '../ops/rate-limits';
-import { GatewayError, isGatewayError } from '../errors';
-import type { Conversation, PublicChannel, SecureState } from '../messages';
+import { GatewayError } from '../errors';
 import { keys } from '../store/keys';
-import type { RedisStore } from '../store/redis.store';
+import { conversationFromFields, readConversationLua } from '../store/conversation-fields';
+import { type RedisStore, unavailable } from '../store/redis.store';
 import type { IssueStepInput, IssueStepResult, LedgerSteps, RedeemStepInput, RedeemStepResult, RevokeReason } from './ledger-steps';
 
-/**
- * The conversation hash fields both scripts read first and answer with, in
- * this order: the scripts test `c[1]` channel, `c[2]` status, `c[3]` secure.
- */
-const CONVERSATION_FIELDS = ['channel', 'status', 'secure', 'externalUserId', 'lastMessageMs', 'createdAt'] as const;
-const READ_CONVERSATION = `redis.call('HMGET', KEYS[1], ${CONVERSATION_FIELDS.map((f) => `'${f}'`).join(', ')})`;
+/** Both scripts read the conversation first and answer with it (CONVERSATION_FIELDS order, store/conversation-fields.ts). */
+const READ_CONVERSATION = readConversationLua('KEYS[1]');
 
 /**
  * KEYS: conversation hash, lock key, new record, current pointer, previous record (or the new one when none), audit stream.
@@ -131,35 +127,6 @@ type ScriptClient = Redis & {
 
 const RETRIES = 8;
 
-/**
- * The conversation from its hash fields as the script left them
- * (CONVERSATION_FIELDS order, from `reply[from]`: read in place, no copy of
- * the reply), read the way RedisStore reads it; absent when
- * the hash lacks a field the store always writes, and the ledger then asks
- * the store.
- */
-function conversationOf(id: string, reply: ReadonlyArray<string | null | undefined>, from: number): Conversation | undefined {
-  const channel = reply[from];
-  const status = reply[from + 1];
-  const secure = reply[from + 2];
-  const externalUserId = reply[from + 3];
-  const lastMessageMs = reply[from + 4];
-  const createdAt = reply[from + 5];
-  if (!channel || !createdAt) return undefined;
-  return {
-    id,
-    channel: channel as PublicChannel,
-    externalUserId: externalUserId ?? '',
-    status: status === 'closed' ? 'closed' : 'open',
-    secure: (secure as SecureState | null | undefined) ?? 'none',
-    lastMessageAt: lastMessageMs ? new Date(Number(lastMessageMs)).toISOString() : createdAt,
-    createdAt,
-  };
-}
-
-function unavailable(err: unknown): GatewayError {
-  return isGatewayError(err) ? err : new GatewayError('GW_ERR_STORE_UNAVAILABLE', (err as Error)?.message ?? 'redis error', { cause: err });
-}
 
 /** How many conversations' last issued pivot one process remembers (oldest dropped first). */
 const GUESSES_MAX = 10_000;
@@ -236,7 +203,7 @@ export class RedisLedgerSteps implements LedgerSteps {
         if (kind === 'ok') {
           this.remember(id, jti);
           const result: IssueStepResult = { kind: 'ok' };
-          const conversation = conversationOf(id, reply, 2);
+          const conversation = conversationFromFields(id, reply, 2);
           if (conversation) result.conversation = conversation;
           if (replaced) result.replaced = replaced;
           return result;
@@ -286,7 +253,7 @@ export class RedisLedgerSteps implements LedgerSteps {
       case 'redeemed': {
         const guess = this.lastIssued.get(id);
         if (guess?.jti === jti) guess.redeemed = true;
-        const conversation = conversationOf(id, reply, 1);
+        const conversation = conversationFromFields(id, reply, 1);
         return conversation ? { kind: 'redeemed', conversation } : { kind: 'redeemed' };
       }
       case 'rate_limited':

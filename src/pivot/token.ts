@@ -14,7 +14,7 @@ import { errors as joseErrors, jwtVerify, SignJWT, type JWTHeaderParameters, typ
 import { GatewayError } from '../errors';
 import type { SigningKeys } from './keys';
 import { isPivotIntent, type PivotIntent } from './policy';
-import { randomBase64url } from './random-pool';
+import { randomBase64url } from '../random-pool';
 import { tokenErrorOf } from './refusals';
 
 export const PIVOT_TOKEN_TYPE = 'pivot+jwt';

@@ -1,3 +1,5 @@
+import { readConversationLua } from './conversation-fields';
+
 /**
  * The Lua scripts of the Redis store. ioredis' `defineCommand` runs them with
  * EVALSHA (falling back to EVAL once per connection), so the script text is
@@ -14,7 +16,7 @@
  * ARGV: useDedupe (0|1), dedupeTtl, retentionTtl, author, channel, sealedText,
  * redacted, requireOpen (0|1), authorName ('' for none), conversation id,
  * user-key prefix, inbox (0|1).
- * Returns {'appended'|'duplicate'|'missing'|'closed', id, {CONVERSATION_FIELDS values}[, field, value, ...]}
+ * Returns {'appended'|'duplicate'|'missing'|'closed', id, {CONVERSATION_FIELDS values (conversation-fields.ts)}[, field, value, ...]}
  * (the stored fields only for a duplicate: the caller knows what it appended).
  *
  * A new message also:
@@ -30,9 +32,7 @@
  * The global keys (indexes, inbox, user pointer) make this a script for one
  * Redis primary (with replicas/Sentinel), not Redis Cluster (README, "Redis").
  */
-export const CONVERSATION_FIELDS = ['channel', 'externalUserId', 'status', 'secure', 'createdAt', 'lastMessageMs'] as const;
 export const APPEND_MESSAGE = `
-local fields = {${CONVERSATION_FIELDS.map((field) => `'${field}'`).join(', ')}}
 local status = redis.call('HGET', KEYS[2], 'status')
 if not status then return {'missing', '', {}} end
 if ARGV[8] == '1' and status ~= 'open' then return {'closed', '', {}} end
@@ -40,7 +40,7 @@ if ARGV[1] == '1' then
   local seen = redis.call('GET', KEYS[3])
   if seen then
     local entries = redis.call('XRANGE', KEYS[1], seen, seen)
-    if #entries > 0 then return {'duplicate', entries[1][1], redis.call('HMGET', KEYS[2], unpack(fields)), unpack(entries[1][2])} end
+    if #entries > 0 then return {'duplicate', entries[1][1], ${readConversationLua('KEYS[2]')}, unpack(entries[1][2])} end
   end
 end
 local id
@@ -70,7 +70,7 @@ if owner[1] and owner[2] then
   if redis.call('GET', user) == ARGV[10] then redis.call('EXPIRE', user, ttl) end
 end
 if ARGV[12] == '1' then redis.call('XADD', KEYS[6], '*', 'c', ARGV[10], 'm', id) end
-return {'appended', id, redis.call('HMGET', KEYS[2], unpack(fields))}
+return {'appended', id, ${readConversationLua('KEYS[2]')}}
 `;
 
 /**

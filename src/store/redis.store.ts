@@ -16,7 +16,8 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { GatewayError, isGatewayError } from '../errors';
 import type { Conversation, DeliveryStatus, Message, MessageDraft, PublicChannel } from '../messages';
 import { keys } from './keys';
-import { APPEND_MESSAGE, COMPARE_AND_SET, CONVERSATION_FIELDS, TOUCH_ACTIVITY } from './redis.scripts';
+import { conversationFromFields, CONVERSATION_FIELDS } from './conversation-fields';
+import { APPEND_MESSAGE, COMPARE_AND_SET, TOUCH_ACTIVITY } from './redis.scripts';
 import type { AppendOptions, AppendResult, LogEntry, Page, Store, ThreadSlice } from './store';
 import { activityMember, DEFAULT_DEDUPE_TTL_SECONDS, isMessageId, timeOfMessageId } from './store';
 import type { TextCipher } from './text-cipher';
@@ -64,7 +65,8 @@ export async function closeRedisClient(client: Redis, ms = 1000): Promise<void> 
   if (outcome !== 'quit') client.disconnect();
 }
 
-function unavailable(err: unknown): GatewayError {
+/** A Redis failure as the store reports it (a GatewayError passes through). */
+export function unavailable(err: unknown): GatewayError {
   if (isGatewayError(err)) return err;
   return new GatewayError('GW_ERR_STORE_UNAVAILABLE', (err as Error)?.message ?? 'redis error', { cause: err });
 }
@@ -107,19 +109,6 @@ export class RedisStore implements Store {
     }
   }
 
-  private static parseConversation(id: string, hash: Record<string, string>): Conversation | undefined {
-    if (!hash.channel) return undefined;
-    return {
-      id,
-      channel: hash.channel as PublicChannel,
-      externalUserId: hash.externalUserId ?? '',
-      status: hash.status === 'closed' ? 'closed' : 'open',
-      secure: (hash.secure as Conversation['secure']) ?? 'none',
-      lastMessageAt: hash.lastMessageMs ? new Date(Number(hash.lastMessageMs)).toISOString() : (hash.createdAt ?? ''),
-      createdAt: hash.createdAt ?? '',
-    };
-  }
-
   async openConversation(channel: PublicChannel, externalUserId: string): Promise<{ conversation: Conversation; created: boolean }> {
     return this.run(async () => {
       const userKey = keys.userConversation(channel, externalUserId);
@@ -153,7 +142,7 @@ export class RedisStore implements Store {
   }
 
   async getConversation(id: string): Promise<Conversation | undefined> {
-    return this.run(async () => RedisStore.parseConversation(id, await this.redis.hgetall(keys.conversation(id))));
+    return this.run(async () => conversationFromFields(id, await this.redis.hmget(keys.conversation(id), ...CONVERSATION_FIELDS)));
   }
 
   async updateConversation(id: string, patch: { status?: Conversation['status']; secure?: Conversation['secure'] }): Promise<Conversation> {
@@ -262,12 +251,7 @@ export class RedisStore implements Store {
       );
       if (state === 'missing') throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
       if (state === 'closed') throw new GatewayError('GW_ERR_CONVERSATION_CLOSED', conversationId);
-      const record: Record<string, string> = {};
-      CONVERSATION_FIELDS.forEach((field, i) => {
-        const value = values[i];
-        if (value !== null && value !== undefined) record[field] = value;
-      });
-      const conversation = RedisStore.parseConversation(conversationId, record);
+      const conversation = conversationFromFields(conversationId, values);
       if (!conversation) throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
       // A new message is what we just sealed: no need to decrypt it back.
       const message: Message =

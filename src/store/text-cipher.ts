@@ -7,19 +7,17 @@
  * The conversation id is bound as associated data, so a ciphertext copied
  * into another thread does not decrypt.
  */
-import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import type { DataKey } from '../config';
+import { randomBytesPooled } from '../random-pool';
 
+/** 96 fresh random bits per message (GCM's nonce size). */
 const NONCE_BYTES = 12;
-/** Nonces drawn from the CSPRNG per refill: one call per 512 messages instead of one per message (ingest's hot path). */
-const NONCE_POOL = NONCE_BYTES * 512;
 
 export class TextCipher {
   // KeyObjects made once: createCipheriv with a raw Buffer would import the key on every call.
   private readonly byId: Map<string, KeyObject>;
   private readonly current: { id: string; key: KeyObject };
-  private readonly nonces = Buffer.alloc(NONCE_POOL);
-  private nonceOffset = NONCE_POOL;
 
   constructor(keys: DataKey[]) {
     const first = keys[0];
@@ -28,28 +26,13 @@ export class TextCipher {
     this.current = { id: first.id, key: createSecretKey(first.key) };
   }
 
-  /**
-   * 96 fresh random bits per message, as with randomBytes(12): the pool is
-   * only a batch of CSPRNG output, each nonce is used once and the pool is
-   * refilled (never reused) when spent.
-   */
-  private nextNonce(): Buffer {
-    if (this.nonceOffset === NONCE_POOL) {
-      randomFillSync(this.nonces);
-      this.nonceOffset = 0;
-    }
-    const nonce = Buffer.from(this.nonces.subarray(this.nonceOffset, this.nonceOffset + NONCE_BYTES));
-    this.nonceOffset += NONCE_BYTES;
-    return nonce;
-  }
-
   /** A random key for the zero-config start (text is unreadable after a restart, as is the memory store). */
   static ephemeral(): TextCipher {
     return new TextCipher([{ id: 'ephemeral', key: randomBytes(32) }]);
   }
 
   encrypt(plaintext: string, context: string): string {
-    const nonce = this.nextNonce();
+    const nonce = randomBytesPooled(NONCE_BYTES);
     const cipher = createCipheriv('aes-256-gcm', this.current.key, nonce);
     cipher.setAAD(Buffer.from(context, 'utf8'));
     const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
