@@ -15,7 +15,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { loadConfig } from '../../src/config';
 import { startGateway, type Gateway } from '../../src/gateway';
 import { silentLogger } from '../../src/ops/logger';
-import { ensureWebviewsBuilt, freePort, launchChromium } from '../support/browser-launch';
+import { browserContexts, ensureWebviewsBuilt, freePort, launchChromium } from '../support/browser-launch';
 
 const LAPTOP = { width: 1280, height: 800 };
 const SCREENSHOT = join(__dirname, '..', '..', 'docs', 'img', 'console.png');
@@ -23,7 +23,7 @@ const SCREENSHOT = join(__dirname, '..', '..', 'docs', 'img', 'console.png');
 let gateway: Gateway;
 let browser: Browser;
 let base: string;
-const contexts: BrowserContext[] = [];
+const contexts = browserContexts(() => browser);
 
 beforeAll(async () => {
   ensureWebviewsBuilt(['advisor-console', 'sandbox', 'secure-chat']);
@@ -40,14 +40,11 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((c) => c.close()));
+  await contexts.closeAll();
 });
 
-async function newContext(viewport = LAPTOP): Promise<BrowserContext> {
-  const context = await browser.newContext({ viewport });
-  context.setDefaultTimeout(20_000);
-  contexts.push(context);
-  return context;
+function newContext(viewport = LAPTOP): Promise<BrowserContext> {
+  return contexts.open({ viewport });
 }
 
 let customers = 0;

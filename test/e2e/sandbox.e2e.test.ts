@@ -14,13 +14,13 @@ import { startGateway, type Gateway } from '../../src/gateway';
 import type { Conversation } from '../../src/messages';
 import { silentLogger } from '../../src/ops/logger';
 import { sandboxRouter } from '../../src/pages/sandbox.route';
-import { ensureWebviewsBuilt, freePort, launchChromium } from '../support/browser-launch';
+import { browserContexts, ensureWebviewsBuilt, freePort, launchChromium } from '../support/browser-launch';
 
 let gateway: Gateway;
 let browser: Browser;
 let base: string;
 let config: Readonly<Config>;
-const contexts: BrowserContext[] = [];
+const contexts = browserContexts(() => browser);
 
 beforeAll(async () => {
   ensureWebviewsBuilt(['sandbox', 'secure-chat']);
@@ -37,13 +37,11 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((c) => c.close()));
+  await contexts.closeAll();
 });
 
 async function newPhone(): Promise<{ context: BrowserContext; phone: Page }> {
-  const context = await browser.newContext({ viewport: { width: 1024, height: 800 } });
-  context.setDefaultTimeout(20_000);
-  contexts.push(context);
+  const context = await contexts.open({ viewport: { width: 1024, height: 800 } });
   const phone = await context.newPage();
   await phone.goto(`${base}/sandbox/`);
   await phone.locator('#link-state[data-state="live"]').waitFor();

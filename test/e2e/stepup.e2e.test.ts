@@ -15,7 +15,7 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { loadConfig } from '../../src/config';
 import { startGateway, type Gateway } from '../../src/gateway';
 import { silentLogger } from '../../src/ops/logger';
-import { ensureWebviewsBuilt, freePort, launchChromium } from '../support/browser-launch';
+import { browserContexts, ensureWebviewsBuilt, freePort, launchChromium } from '../support/browser-launch';
 import { signRequest } from '../../src/identity/messenger-binding';
 import { ADA, BOB, startOidcProvider, type TestIdp } from '../support/oidc-provider';
 
@@ -28,7 +28,7 @@ let gateway: Gateway;
 let idp: TestIdp;
 let browser: Browser;
 let base: string;
-const contexts: BrowserContext[] = [];
+const contexts = browserContexts(() => browser);
 
 beforeAll(async () => {
   ensureWebviewsBuilt(['advisor-console', 'sandbox', 'secure-chat']);
@@ -55,18 +55,12 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await Promise.all(contexts.splice(0).map((c) => c.close()));
+  await contexts.closeAll();
   await browser?.close();
   await gateway?.close();
   await idp?.close();
 });
 
-async function newContext(viewport: { width: number; height: number }): Promise<BrowserContext> {
-  const context = await browser.newContext({ viewport });
-  context.setDefaultTimeout(20_000);
-  contexts.push(context);
-  return context;
-}
 
 let customers = 0;
 function nextCustomer(): string {
@@ -121,11 +115,11 @@ async function signInAtProvider(secure: Page, account: { login: string; password
 }
 
 test('transfer_funds: the page → stepup_required → the provider → /secure/return → tier 4 → the chat goes on; the console and the bank see the verified identity', async () => {
-  const phoneContext = await newContext(PHONE);
+  const phoneContext = await contexts.open({ viewport: PHONE });
   const from = nextCustomer();
   const phone = await customerWrites(phoneContext, from, 'Hello, I need some help with my account please');
   const advisorToken = await gateway.services.advisorAuth.mintDevToken('advisor-e2e', 'Ada Advisor', 900);
-  const advisor = await openConsole(await newContext(LAPTOP), advisorToken);
+  const advisor = await openConsole(await contexts.open({ viewport: LAPTOP }), advisorToken);
 
   const secure = await pivotAndOpen(advisor, phone, phoneContext, from, 'transfer_funds');
   expect(await secure.getAttribute('body', 'data-tier')).toBe('1');
@@ -169,10 +163,10 @@ test('transfer_funds: the page → stepup_required → the provider → /secure/
 }, 120_000);
 
 test('a password-only sign-in for a transfer: the page stays at tier 2 and says why; the console shows it', async () => {
-  const phoneContext = await newContext(PHONE);
+  const phoneContext = await contexts.open({ viewport: PHONE });
   const from = nextCustomer();
   const phone = await customerWrites(phoneContext, from, 'Hello there, a question about my account');
-  const advisor = await openConsole(await newContext(LAPTOP), await gateway.services.advisorAuth.mintDevToken('advisor-e2e', 'Ada Advisor', 900));
+  const advisor = await openConsole(await contexts.open({ viewport: LAPTOP }), await gateway.services.advisorAuth.mintDevToken('advisor-e2e', 'Ada Advisor', 900));
   const secure = await pivotAndOpen(advisor, phone, phoneContext, from, 'withdraw');
 
   await signInAtProvider(secure, BOB);
@@ -186,10 +180,10 @@ test('a password-only sign-in for a transfer: the page stays at tier 2 and says 
 }, 120_000);
 
 test('trade (tier 3): after the sign-in the page shows what the customer agrees to, with the advisor summary; "I agree" is acknowledged and audited', async () => {
-  const phoneContext = await newContext(PHONE);
+  const phoneContext = await contexts.open({ viewport: PHONE });
   const from = nextCustomer();
   const phone = await customerWrites(phoneContext, from, 'Hi, a question about my portfolio');
-  const advisor = await openConsole(await newContext(LAPTOP), await gateway.services.advisorAuth.mintDevToken('advisor-e2e', 'Ada Advisor', 900));
+  const advisor = await openConsole(await contexts.open({ viewport: LAPTOP }), await gateway.services.advisorAuth.mintDevToken('advisor-e2e', 'Ada Advisor', 900));
   await advisor.locator('button.conversation', { hasText: from }).click();
   await advisor.fill('#reply-text', 'I will sell 10 ACME shares at market for you, fee 4.90 EUR.');
   await advisor.press('#reply-text', 'Enter');
@@ -213,11 +207,10 @@ test('inside Messenger: the page asks the Messenger Extensions SDK for its conte
   const psid = `7${String(Date.now()).slice(-12)}`;
   const conversation = (await gateway.services.store.openConversation('messenger', psid)).conversation;
   const pivot = await gateway.services.ledger.issue(conversation.id, 'view_account', { kind: 'advisor', id: 'advisor-e2e' });
-  const messenger = await browser.newContext({
+  const messenger = await contexts.open({
     viewport: PHONE,
     userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 [FBAN/MessengerForiOS;FBAV/470.0]',
   });
-  contexts.push(messenger);
   // Meta's SDK, played by a stub with the SDK's API: it hands the page a signed_request built the way Meta signs it.
   const signedRequest = signRequest({ algorithm: 'HMAC-SHA256', issued_at: Math.floor(Date.now() / 1000), psid, page_id: '4242', thread_type: 'USER_TO_PAGE' }, MESSENGER_APP_SECRET);
   const asked: string[] = [];
@@ -233,7 +226,7 @@ test('inside Messenger: the page asks the Messenger Extensions SDK for its conte
   await page.locator('#open').click();
   await page.locator('#status[data-state="secure"]').waitFor();
   const advisorToken = await gateway.services.advisorAuth.mintDevToken('advisor-e2e', 'Ada Advisor', 900);
-  const advisor = await openConsole(await newContext(LAPTOP), advisorToken);
+  const advisor = await openConsole(await contexts.open({ viewport: LAPTOP }), advisorToken);
   await advisor.locator('button.conversation', { hasText: psid }).click();
   await advisor.locator('#audit li[data-type="binding"]').waitFor();
   await advisor.locator('#identity-binding').waitFor();

@@ -11,13 +11,33 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_FLAGS } from './browser';
 
 const ROOT = join(__dirname, '..', '..');
 
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
+}
+
+/**
+ * The contexts one test file opens: each isolated, with its own options
+ * (viewport, user agent) and the e2e default timeout; `closeAll()` (in afterEach) ends what a test opened.
+ * `browser` is read when a context is opened (it is launched in beforeAll).
+ */
+export function browserContexts(browser: () => Browser): { open(options: BrowserContextOptions & { viewport: { width: number; height: number } }): Promise<BrowserContext>; closeAll(): Promise<void> } {
+  const opened: BrowserContext[] = [];
+  return {
+    async open(options) {
+      const context = await browser().newContext(options);
+      context.setDefaultTimeout(20_000);
+      opened.push(context);
+      return context;
+    },
+    async closeAll() {
+      await Promise.all(opened.splice(0).map((c) => c.close()));
+    },
+  };
 }
 
 function newestIn(dir: string): number {
