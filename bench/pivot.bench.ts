@@ -7,6 +7,12 @@
  * - full path: `ledger.issue` (mint + ledger record + audit) followed by
  *   `ledger.redeem` (rate-limit checks, verify, the atomic compare-and-set,
  *   session open, audit, events) against a real Redis.
+ * - round-trip floor (attribution, no target): the baseline's sign and
+ *   verify with one Redis round trip (`PING`) after each, i.e. the full
+ *   path's shape without any ledger work. Between the round trips libuv's
+ *   crypto threads go idle, and waking one costs far more CPU than handing
+ *   it the next job while it is busy (the baseline's tight loop): this phase
+ *   shows how much of the gap that shape costs before our code does anything.
  *
  * Closed-loop workers, fixed duration, a warm-up that is thrown away, and the
  * two phases alternated (baseline, full, baseline, full) so a drifting machine
@@ -63,6 +69,9 @@ export interface PivotBenchResult {
   options: Required<Omit<PivotBenchOptions, 'redisUrl'>>;
   baseline: PhaseResult & { what: string };
   fullPath: PhaseResult & { what: string };
+  roundTripFloor: PhaseResult & { what: string };
+  /** roundTripFloor.opsPerSecond / baseline.opsPerSecond: the best ratio any path with two round trips between its crypto could reach here. */
+  roundTripFloorRatio: number;
   /** fullPath.opsPerSecond / baseline.opsPerSecond */
   ratio: number;
   target: number;
@@ -170,6 +179,18 @@ export async function runPivotBench(options: PivotBenchOptions): Promise<PivotBe
         .sign(signing.key);
       await jwtVerify(token, verifyKey, { algorithms: [signing.alg], typ: 'pivot+jwt', issuer: ISSUER, audience: AUDIENCE });
     };
+    const floorOp = async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const token = await new SignJWT(sampleClaims)
+        .setProtectedHeader({ alg: signing.alg, kid: signing.kid, typ: 'pivot+jwt' })
+        .setJti('AAAAAAAAAAAAAAAAAAAAAA')
+        .setIssuedAt(now)
+        .setExpirationTime(now + 300)
+        .sign(signing.key);
+      await store.redis.ping();
+      await jwtVerify(token, verifyKey, { algorithms: [signing.alg], typ: 'pivot+jwt', issuer: ISSUER, audience: AUDIENCE });
+      await store.redis.ping();
+    };
     const fullOp = async (worker: number) => {
       const pivot = await ledger.issue(conversations[worker]!.conversation.id, 'view_account', { kind: 'bot' });
       await ledger.redeem(pivot.token, clients[worker]!);
@@ -177,13 +198,16 @@ export async function runPivotBench(options: PivotBenchOptions): Promise<PivotBe
 
     const base: Segment[] = [];
     const full: Segment[] = [];
+    const floor: Segment[] = [];
     for (let round = 0; round < opts.rounds; round++) {
       base.push(await segment(store.redis, opts.concurrency, opts.warmupMs, opts.durationMs, baselineOp));
+      floor.push(await segment(store.redis, opts.concurrency, opts.warmupMs, opts.durationMs, floorOp));
       full.push(await segment(store.redis, opts.concurrency, opts.warmupMs, opts.durationMs, fullOp));
     }
     const measuredMs = opts.durationMs * opts.rounds;
     const baseline = summarise(base, measuredMs);
     const fullPath = summarise(full, measuredMs);
+    const roundTripFloor = summarise(floor, measuredMs);
     const info = await store.redis.info('server');
     const ratio = Number((fullPath.opsPerSecond / baseline.opsPerSecond).toFixed(3));
     return {
@@ -192,6 +216,8 @@ export async function runPivotBench(options: PivotBenchOptions): Promise<PivotBe
       options: opts,
       baseline: { what: `jose SignJWT.sign + jwtVerify (${opts.alg}), same claims`, ...baseline },
       fullPath: { what: 'ledger.issue (mint, record, audit) + ledger.redeem (limits, verify, CAS, session, audit) on Redis', ...fullPath },
+      roundTripFloor: { what: `the baseline's sign, PING, verify, PING (no ledger work)`, ...roundTripFloor },
+      roundTripFloorRatio: Number((roundTripFloor.opsPerSecond / baseline.opsPerSecond).toFixed(3)),
       ratio,
       target: 0.5,
       meetsTarget: ratio >= 0.5,
@@ -212,9 +238,9 @@ async function main(): Promise<void> {
       ...(argument('--concurrency') ? { concurrency: Number(argument('--concurrency')) } : {}),
     });
     const file = writeResult(`pivot-${result.at.slice(0, 10)}-${result.options.alg}`, __filename, result);
-    const { baseline, fullPath } = result;
+    const { baseline, fullPath, roundTripFloor } = result;
     process.stdout.write(
-      `${JSON.stringify({ file, baseline: baseline.opsPerSecond, fullPath: fullPath.opsPerSecond, p99Ms: fullPath.p99Ms, ratio: result.ratio, cpuMicrosPerOp: { baseline: baseline.cpuMicrosPerOp, fullPath: fullPath.cpuMicrosPerOp }, redisCpuMicrosPerOp: fullPath.redisCpuMicrosPerOp })}\n`,
+      `${JSON.stringify({ file, baseline: baseline.opsPerSecond, fullPath: fullPath.opsPerSecond, p99Ms: fullPath.p99Ms, ratio: result.ratio, roundTripFloorRatio: result.roundTripFloorRatio, cpuMicrosPerOp: { baseline: baseline.cpuMicrosPerOp, roundTripFloor: roundTripFloor.cpuMicrosPerOp, fullPath: fullPath.cpuMicrosPerOp }, redisCpuMicrosPerOp: { roundTripFloor: roundTripFloor.redisCpuMicrosPerOp, fullPath: fullPath.redisCpuMicrosPerOp } })}\n`,
     );
   });
 }
