@@ -12,9 +12,9 @@
  *    bare: echo round trip (client emit → server ack), the issue's baseline;
  *    beside it, for context only, a bare one-way push (`io.to(room).emit` →
  *    client), which is the same transport work as the gateway's side.
- *    gateway: advisor reply → customer, one way (deliverAdvisorReply: read the
- *    conversation, lock and sessions, append to the encrypted Redis thread,
- *    fan out, emit to the conversation room).
+ *    gateway: advisor reply → customer, one way (deliverAdvisorReply: check
+ *    the conversation, lock and sessions and append to the encrypted Redis
+ *    thread in one store step, fan out, emit to the conversation room).
  * 3. cross-node latency, two server processes on one Redis (sharded adapter
  *    in `dynamic` mode on both sides):
  *    bare: `io.to(room).emit` on node A → client on node B.
@@ -37,6 +37,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { Session } from 'node:inspector';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { createShardedAdapter } from '@socket.io/redis-adapter';
@@ -189,9 +190,11 @@ async function serve(role: string): Promise<void> {
         return out;
       }
       if (order.op === 'push') {
+        const sampling = order.seconds > WARMUP_SECONDS ? await startHeapSampling() : undefined;
         await paced(order.conversationIds.length, order.seconds, (i) => {
           void node.replies.deliverAdvisorReply(order.conversationIds[i]!, stamp(), BENCH_ADVISOR);
         });
+        await sampling?.();
       }
       return undefined;
     };
@@ -218,6 +221,26 @@ async function serve(role: string): Promise<void> {
     })();
   });
   process.send?.({ ready: true, url });
+}
+
+/**
+ * BENCH_HEAP_SAMPLING=<dir>: a sampling allocation profile of the measured
+ * push (collected objects included: what the young generation churns
+ * through), written to <dir>/<pid>.heapprofile when the returned stop is called.
+ */
+async function startHeapSampling(): Promise<(() => Promise<void>) | undefined> {
+  const dir = process.env.BENCH_HEAP_SAMPLING;
+  if (!dir) return undefined;
+  const session = new Session();
+  session.connect();
+  const post = <T>(method: string, params?: object) =>
+    new Promise<T>((resolve, reject) => session.post(method, params, (err: Error | null, result: unknown) => (err ? reject(err) : resolve(result as T))));
+  await post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  return async () => {
+    const { profile } = await post<{ profile: unknown }>('HeapProfiler.stopSampling');
+    writeFileSync(join(dir, `${process.pid}.heapprofile`), JSON.stringify(profile));
+    session.disconnect();
+  };
 }
 
 /** What a server process did since the previous `read()`: CPU time, GC pauses, event-loop delay. */

@@ -159,7 +159,6 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
   const replies = new AdvisorReplies({
     store,
     events,
-    sessions,
     sockets,
     maskPans,
     containsSensitiveData,

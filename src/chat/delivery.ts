@@ -19,11 +19,11 @@ import type { AdvisorIdentity } from '../advisor/auth';
 import type { ConversationEvents } from '../conversation-events';
 import { GatewayError } from '../errors';
 import { normaliseText } from '../ingest';
-import type { Conversation, Message, PublicChannel } from '../messages';
+import type { Conversation, Message, MessageDraft, PublicChannel } from '../messages';
 import type { Logger } from '../ops/logger';
 import { keys } from '../store/keys';
-import type { Store } from '../store/store';
-import type { SecureSessions } from './sessions';
+import type { AppendOptions, Store } from '../store/store';
+import type { CustomerPresence } from './io';
 
 /** The only text a nudge may carry, besides its fresh link. */
 export const NUDGE_TEXT = 'You have a new secure message — tap to open';
@@ -31,9 +31,13 @@ export const NUDGE_TEXT = 'You have a new secure message — tap to open';
 export interface AdvisorRepliesDeps {
   store: Store;
   events: ConversationEvents;
-  sessions: Pick<SecureSessions, 'hasActive'>;
-  /** The socket server (`attachSocketServer(...)`): is a customer socket of the conversation connected on any node? */
-  sockets: { hasLiveCustomer(conversationId: string): Promise<boolean> };
+  /**
+   * The socket server (`attachSocketServer(...)`): is a customer socket of the
+   * conversation connected on any node? `customerPresence` lets the reply's
+   * append step answer it in the same round trip (io.ts); without it, or when
+   * it cannot say, `hasLiveCustomer` is asked.
+   */
+  sockets: { hasLiveCustomer(conversationId: string): Promise<boolean>; customerPresence?(conversationId: string): CustomerPresence };
   logger?: Logger;
   /** Card numbers → last four in every stored thread (src/bot/redact.ts `maskPans`). */
   maskPans?: (text: string) => string;
@@ -78,66 +82,95 @@ export class AdvisorReplies {
    *   GW_ERR_SENSITIVE_ON_PUBLIC_CHANNEL, GW_ERR_CHANNEL_UNAVAILABLE, GW_ERR_STORE_UNAVAILABLE
    */
   async deliverAdvisorReply(conversationId: string, text: string, advisor: AdvisorIdentity, options: ReplyOptions = {}): Promise<Message> {
-    // The three reads are independent: one pipelined round trip to Redis instead of three.
-    const [conversation, secure] = await Promise.all([this.deps.store.getConversation(conversationId), this.secureActive(conversationId)]);
-    if (!conversation) throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
-    return this.route(conversation, conversation.secure !== 'locked' && secure, text, advisor, options);
+    const clean = this.cleanText(text);
+    if (clean === undefined) {
+      // Only a refusal reads first: a missing or closed conversation is reported before bad text.
+      const conversation = await this.deps.store.getConversation(conversationId);
+      if (!conversation) throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
+      this.refuseText(conversation);
+    }
+    return this.route(conversationId, undefined, clean, advisor, options);
   }
 
   /** The same, for a caller that already read the conversation (the REST API). */
   async reply(conversation: Conversation, text: string, advisor: AdvisorIdentity, options: ReplyOptions = {}): Promise<Message> {
-    const secure = conversation.secure !== 'locked' && (await this.secureActive(conversation.id));
-    return this.route(conversation, secure, text, advisor, options);
+    const clean = this.cleanText(text);
+    if (clean === undefined) this.refuseText(conversation);
+    return this.route(conversation.id, conversation, clean, advisor, options);
   }
 
-  private async route(conversation: Conversation, secure: boolean, rawText: string, advisor: AdvisorIdentity, options: ReplyOptions): Promise<Message> {
+  /** The normalised text, or undefined when it is not 1-maxTextLength characters. */
+  private cleanText(rawText: unknown): string | undefined {
+    if (typeof rawText !== 'string') return undefined;
+    const maxTextLength = this.deps.maxTextLength ?? 4096;
+    const clean = normaliseText(rawText, maxTextLength + 1).trim();
+    return clean.length === 0 || clean.length > maxTextLength ? undefined : clean;
+  }
+
+  private refuseText(conversation: Conversation): never {
+    if (conversation.status === 'closed') throw new GatewayError('GW_ERR_CONVERSATION_CLOSED', conversation.id);
+    throw new GatewayError('GW_ERR_VALIDATION', `text must be a string of 1-${this.deps.maxTextLength ?? 4096} characters`);
+  }
+
+  /**
+   * The secure channel first: one store step appends the reply only if the
+   * channel is usable (not locked, a session live: Store.appendIfSecure), so
+   * a reply costs one round trip before its fan-out. When it is not, nothing
+   * was stored and the public path runs, guard rail first.
+   */
+  private async route(conversationId: string, known: Conversation | undefined, clean: string, advisor: AdvisorIdentity, options: ReplyOptions): Promise<Message> {
+    const { deps } = this;
+    if (known?.status === 'closed') throw new GatewayError('GW_ERR_CONVERSATION_CLOSED', conversationId);
+    const text = deps.maskPans ? deps.maskPans(clean) : clean;
+    const draft: MessageDraft = { author: 'advisor', channel: 'secure', text, ...(text !== clean ? { redacted: true } : {}), ...(advisor.name ? { authorName: advisor.name.slice(0, 80) } : {}) };
+    const dedupe: AppendOptions = options.idempotencyKey ? { dedupeKey: `advisor:${advisor.sub}:${options.idempotencyKey}`, dedupeTtlSeconds: 24 * 3600 } : {};
+
+    let conversation = known;
+    if (known?.secure !== 'locked') {
+      // Whether the customer is connected matters only for a nudge: asked in the append step when it can be.
+      const presence = deps.nudge ? deps.sockets.customerPresence?.(conversationId) : undefined;
+      const secure = await deps.store.appendIfSecure(conversationId, draft, typeof presence === 'object' ? { ...dedupe, presenceChannel: presence.channel } : dedupe);
+      if (secure.secure) {
+        const { message } = secure;
+        if (secure.duplicate) return message;
+        deps.events.publish({ conversation: secure.conversation, event: 'message', message });
+        this.log?.info({ conversationId, messageId: message.id, channel: message.channel, advisor: advisor.sub, length: text.length }, 'advisor reply stored');
+        const live = presence === 'local' ? true : secure.presenceListeners === undefined ? undefined : secure.presenceListeners > 0;
+        // The reply is stored and live: a failed nudge must not fail the advisor's call.
+        await this.maybeNudge(secure.conversation, live).catch((err: unknown) => this.log?.warn({ conversationId, err: err instanceof GatewayError ? err.code : String(err) }, 'nudge failed'));
+        return message;
+      }
+      conversation = secure.conversation;
+    }
+    if (!conversation) throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
+    return this.replyInPublic(conversation, clean, { ...draft, channel: conversation.channel }, advisor, dedupe);
+  }
+
+  /** No usable secure channel: the platform, with the guard rail BEFORE anything is stored. */
+  private async replyInPublic(conversation: Conversation, clean: string, draft: MessageDraft, advisor: AdvisorIdentity, dedupe: AppendOptions): Promise<Message> {
     const { deps } = this;
     const conversationId = conversation.id;
     if (conversation.status === 'closed') throw new GatewayError('GW_ERR_CONVERSATION_CLOSED', conversationId);
-    const maxTextLength = deps.maxTextLength ?? 4096;
-    if (typeof rawText !== 'string') throw new GatewayError('GW_ERR_VALIDATION', 'text must be a string');
-    const clean = normaliseText(rawText, maxTextLength + 1).trim();
-    if (clean.length === 0 || clean.length > maxTextLength) throw new GatewayError('GW_ERR_VALIDATION', `text must be 1-${maxTextLength} characters`);
-
-    const sendPublic = secure ? undefined : deps.sendPublic;
-    if (!secure) {
-      if (deps.containsSensitiveData?.(clean)) throw new GatewayError('GW_ERR_SENSITIVE_ON_PUBLIC_CHANNEL');
-      if (!sendPublic || !(deps.hasConnector?.(conversation.channel) ?? true)) throw new GatewayError('GW_ERR_CHANNEL_UNAVAILABLE', conversation.channel);
-    }
-    const text = deps.maskPans ? deps.maskPans(clean) : clean;
-    const { message, duplicate } = await deps.store.appendMessage(
-      conversationId,
-      { author: 'advisor', channel: secure ? 'secure' : conversation.channel, text, ...(text !== clean ? { redacted: true } : {}), ...(advisor.name ? { authorName: advisor.name.slice(0, 80) } : {}) },
-      options.idempotencyKey ? { dedupeKey: `advisor:${advisor.sub}:${options.idempotencyKey}`, dedupeTtlSeconds: 24 * 3600 } : {},
-    );
+    if (deps.containsSensitiveData?.(clean)) throw new GatewayError('GW_ERR_SENSITIVE_ON_PUBLIC_CHANNEL');
+    const sendPublic = deps.sendPublic;
+    if (!sendPublic || !(deps.hasConnector?.(conversation.channel) ?? true)) throw new GatewayError('GW_ERR_CHANNEL_UNAVAILABLE', conversation.channel);
+    const { message, duplicate, conversation: updated } = await deps.store.appendMessage(conversationId, draft, { ...dedupe, requireOpen: true });
     if (duplicate) {
       // A retried call: the first may have stored the reply and failed before the outbox took it.
-      if (sendPublic && message.channel !== 'secure') await sendPublic(conversation, message.id);
+      if (message.channel !== 'secure') await sendPublic(conversation, message.id);
       return message;
     }
-    const updated = { ...conversation, lastMessageAt: message.createdAt };
     deps.events.publish({ conversation: updated, event: 'message', message });
-    this.log?.info({ conversationId, messageId: message.id, channel: message.channel, advisor: advisor.sub, length: text.length }, 'advisor reply stored');
-
-    if (sendPublic) {
-      await sendPublic(updated, message.id);
-    } else {
-      // The reply is stored and live: a failed nudge must not fail the advisor's call.
-      await this.maybeNudge(updated).catch((err: unknown) => this.log?.warn({ conversationId, err: err instanceof GatewayError ? err.code : String(err) }, 'nudge failed'));
-    }
+    this.log?.info({ conversationId, messageId: message.id, channel: message.channel, advisor: advisor.sub, length: draft.text.length }, 'advisor reply stored');
+    await sendPublic(updated, message.id);
     return message;
   }
 
-  /** A session is active (connected or resumable) and no lock key exists; the caller also checks `conversation.secure`. */
-  private async secureActive(conversationId: string): Promise<boolean> {
-    const [lock, active] = await Promise.all([this.deps.store.get(keys.secureLock(conversationId)), this.deps.sessions.hasActive(conversationId)]);
-    return lock === undefined && active;
-  }
-
-  private async maybeNudge(conversation: Conversation): Promise<void> {
+  /** @param live whether a customer socket is connected, when the append step already said; else asked here */
+  private async maybeNudge(conversation: Conversation, live: boolean | undefined): Promise<void> {
     const { deps } = this;
     if (!deps.nudge || !(deps.hasConnector?.(conversation.channel) ?? true)) return;
-    if (await deps.sockets.hasLiveCustomer(conversation.id)) return;
+    if (live ?? (await deps.sockets.hasLiveCustomer(conversation.id))) return;
     if (!(await deps.store.setIfAbsent(keys.nudge(conversation.id), '1', deps.nudgeCooldownSeconds ?? 120))) return;
     await deps.nudge(conversation);
     this.log?.info({ conversationId: conversation.id }, 'customer offline: content-free nudge sent on the public channel');

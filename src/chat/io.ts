@@ -42,7 +42,7 @@ import { registerAdvisorNamespace } from './advisor.namespace';
 import type { AdvisorClientToServerEvents, AdvisorServerToClientEvents, AdvisorSocketData, SecureClientToServerEvents, SecureServerToClientEvents, SecureSocketData } from './events';
 import { ORIGIN_REFUSED } from './events';
 import { createChangeFanOut, type ClusterEvents } from './fan-out';
-import { registerSecureNamespace, type SecureNamespaceDeps } from './secure.namespace';
+import { conversationRoom, registerSecureNamespace, type SecureNamespaceDeps } from './secure.namespace';
 
 export type SecureNamespace = Namespace<SecureClientToServerEvents, SecureServerToClientEvents, Record<string, never>, SecureSocketData>;
 /** Also the carrier of the changes nodes tell each other (fan-out.ts), hence its server-side events. */
@@ -90,9 +90,19 @@ export interface SocketServer {
   io: Server;
   /** True when a customer socket of the conversation is connected on any node (false when unsure). */
   hasLiveCustomer(conversationId: string): Promise<boolean>;
+  /**
+   * The same question, for a store step to answer in its own round trip
+   * (Store.appendIfSecure's `presenceChannel`): `local` when a customer
+   * socket is connected on this node; else the sharded channel of the
+   * conversation's room, which exactly the nodes holding one of its sockets
+   * subscribe to (its SHARDNUMSUB); undefined without the sharded adapter.
+   */
+  customerPresence(conversationId: string): CustomerPresence;
   /** Disconnects this node's sockets and leaves the adapter; the http.Server itself is the caller's to close. */
   close(): Promise<void>;
 }
+
+export type CustomerPresence = 'local' | { channel: string } | undefined;
 
 type TrustFn = (addr: string, hop: number) => boolean;
 
@@ -194,6 +204,7 @@ export function attachSocketServer(server: HttpServer, deps: SocketServerDeps): 
   const redisClients: Redis[] = [];
   let reconnectHook: (() => void) | undefined;
   let remotePresence: ((room: string) => Promise<boolean>) | undefined;
+  let presenceChannel: ((room: string) => string) | undefined;
   if (deps.redisUrl) {
     const key = opts.adapterKey ?? keys.socketAdapterPrefix;
     const pub = adapterClient(deps.redisUrl, log);
@@ -206,6 +217,7 @@ export function attachSocketServer(server: HttpServer, deps: SocketServerDeps): 
       // has one, in one command, where fetchSockets() would make every node answer. It is asked only once
       // the room is empty here; for the moment this node's own unsubscribe is in flight it may still count
       // (then no nudge: the customer had just been connected).
+      presenceChannel = (room) => shardedRoomChannel(key, '/secure', room);
       remotePresence = async (room) => {
         const reply = (await pub.call('PUBSUB', 'SHARDNUMSUB', shardedRoomChannel(key, '/secure', room))) as [string, number];
         return Number(reply[1]) > 0;
@@ -272,6 +284,10 @@ export function attachSocketServer(server: HttpServer, deps: SocketServerDeps): 
   return {
     io,
     hasLiveCustomer: (conversationId) => secureHandle.hasLiveCustomer(conversationId),
+    customerPresence(conversationId) {
+      if (secureHandle.hasLocalCustomer(conversationId)) return 'local';
+      return presenceChannel ? { channel: presenceChannel(conversationRoom(conversationId)) } : undefined;
+    },
     async close() {
       unsubscribe();
       fanOut.close();

@@ -97,6 +97,8 @@ export interface SecureNamespaceHandle {
   /** Emits a stored message to the conversation's customers on THIS node (not to `exceptSocketId`); fan-out.ts reaches the other nodes. */
   relay(message: Message, exceptSocketId?: string): void;
   hasLiveCustomer(conversationId: string): Promise<boolean>;
+  /** True when a customer socket of the conversation is connected on THIS node. */
+  hasLocalCustomer(conversationId: string): boolean;
   /** Disconnects this node's sockets whose session expired or was revoked. */
   sweep(): Promise<void>;
   close(): void;
@@ -317,6 +319,9 @@ export function registerSecureNamespace(nsp: SecureNamespace, deps: SecureNamesp
       if (!nsp.adapter.rooms.has(room)) return;
       const target = nsp.local.to(room);
       (exceptSocketId ? target.except(exceptSocketId) : target).emit('message', message);
+    },
+    hasLocalCustomer(conversationId) {
+      return Boolean(nsp.adapter.rooms.get(conversationRoom(conversationId))?.size);
     },
     async hasLiveCustomer(conversationId) {
       const room = conversationRoom(conversationId);

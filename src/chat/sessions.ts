@@ -96,8 +96,6 @@ type RevocationReason = SessionRevocation['reason'];
 
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 const CAS_ATTEMPTS = 5;
-/** Conversations whose session ids hasActive remembers (ids are hashes: ~50 bytes each). */
-const SEEN_SESSION_IDS_MAX = 10_000;
 
 export function sessionIdOf(sessionToken: string): string {
   return createHash('sha256').update(sessionToken, 'utf8').digest('base64url');
@@ -105,8 +103,6 @@ export function sessionIdOf(sessionToken: string): string {
 
 export class SecureSessions {
   private readonly now: () => number;
-  /** conversation id → the session ids last read from its set (see hasActive). */
-  private readonly seenSessionIds = new Map<string, string[]>();
 
   constructor(
     private readonly store: Store,
@@ -277,7 +273,11 @@ export class SecureSessions {
     return live;
   }
 
-  /** Live sessions of the conversation; prunes ids whose session expired. */
+  /**
+   * Live sessions of the conversation; prunes ids whose session expired.
+   * An advisor reply decides the same inside its store step
+   * (Store.appendIfSecure): keep the two rules alike.
+   */
   async activeCount(conversationId: string): Promise<number> {
     const setKey = keys.conversationSessions(conversationId);
     const ids = await this.store.setMembers(setKey);
@@ -285,47 +285,6 @@ export class SecureSessions {
     const live = await Promise.all(ids.map(async (id) => (await this.store.get(keys.session(id))) !== undefined));
     await Promise.all(ids.filter((_, i) => !live[i]).map((id) => this.store.removeFromSet(setKey, id)));
     return live.filter(Boolean).length;
-  }
-
-  /**
-   * Whether the conversation has a live session. Every advisor reply asks
-   * (delivery.ts), so it takes one round trip: the session ids this process
-   * saw in the set last time (`seenSessionIds`, a hint only) are read in the
-   * same pipeline as the set itself. The set and the session keys stay the
-   * truth: a hinted id counts only if it is still a member and its session
-   * exists; members the hint lacked (a new session) cost a second round trip.
-   */
-  async hasActive(conversationId: string): Promise<boolean> {
-    const setKey = keys.conversationSessions(conversationId);
-    const hinted = this.seenSessionIds.get(conversationId) ?? [];
-    const [ids, hintedLive] = await Promise.all([this.store.setMembers(setKey), Promise.all(hinted.map((id) => this.exists(id)))]);
-    this.rememberSessionIds(conversationId, ids);
-    const known = new Map(hinted.map((id, i) => [id, hintedLive[i]]));
-    if (ids.some((id) => known.get(id) === true)) return true;
-    const unknown = ids.filter((id) => !known.has(id));
-    const unknownLive = await Promise.all(unknown.map((id) => this.exists(id)));
-    if (unknownLive.some(Boolean)) return true;
-    // None live: prune the expired ids, as activeCount does (rare: a set outlives its last session by at most the idle time).
-    if (ids.length > 0) {
-      await Promise.all(ids.map((id) => this.store.removeFromSet(setKey, id)));
-      this.rememberSessionIds(conversationId, []);
-    }
-    return false;
-  }
-
-  private async exists(sessionId: string): Promise<boolean> {
-    return (await this.store.get(keys.session(sessionId))) !== undefined;
-  }
-
-  /** Bounded: the oldest conversation is forgotten first. */
-  private rememberSessionIds(conversationId: string, ids: string[]): void {
-    const known = this.seenSessionIds.get(conversationId);
-    // Usually unchanged: keep the array already held (no garbage per reply for the GC to promote).
-    if (known && known.length === ids.length && ids.every((id) => known.includes(id))) return;
-    this.seenSessionIds.delete(conversationId);
-    if (ids.length === 0) return;
-    this.seenSessionIds.set(conversationId, ids);
-    if (this.seenSessionIds.size > SEEN_SESSION_IDS_MAX) this.seenSessionIds.delete(this.seenSessionIds.keys().next().value as string);
   }
 
   /** Read, change, compare-and-set; retried when another node touched it in between. */

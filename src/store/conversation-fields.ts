@@ -18,9 +18,11 @@ export function readConversationLua(key: string): string {
 /**
  * The conversation from CONVERSATION_FIELDS values starting at `reply[from]`
  * (read in place, no copy of the reply); absent when the hash lacks a field
- * the store always writes.
+ * the store always writes. `known` is a time the caller already formatted
+ * (an append's message time, usually the conversation's last activity):
+ * reused when it is `lastMessageMs`, as formatting a Date costs more than the rest.
  */
-export function conversationFromFields(id: string, reply: ReadonlyArray<string | null | undefined>, from = 0): Conversation | undefined {
+export function conversationFromFields(id: string, reply: ReadonlyArray<string | null | undefined>, from = 0, known?: { ms: string; iso: string }): Conversation | undefined {
   const channel = reply[from];
   const status = reply[from + 1];
   const secure = reply[from + 2];
@@ -34,7 +36,7 @@ export function conversationFromFields(id: string, reply: ReadonlyArray<string |
     externalUserId: externalUserId ?? '',
     status: status === 'closed' ? 'closed' : 'open',
     secure: (secure as SecureState | null | undefined) ?? 'none',
-    lastMessageAt: lastMessageMs ? new Date(Number(lastMessageMs)).toISOString() : createdAt,
+    lastMessageAt: !lastMessageMs ? createdAt : lastMessageMs === known?.ms ? known.iso : new Date(Number(lastMessageMs)).toISOString(),
     createdAt,
   };
 }

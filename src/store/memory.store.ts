@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { GatewayError } from '../errors';
 import type { Conversation, DeliveryStatus, Message, MessageDraft, PublicChannel } from '../messages';
 import { keys } from './keys';
-import type { AppendOptions, AppendResult, LogEntry, Page, Store, ThreadSlice } from './store';
+import type { AppendOptions, AppendResult, LogEntry, Page, SecureAppendOptions, SecureAppendResult, Store, ThreadSlice } from './store';
 import { activityMember, compareMessageIds, DEFAULT_DEDUPE_TTL_SECONDS, timeOfMessageId } from './store';
 import type { TextCipher } from './text-cipher';
 
@@ -172,6 +172,28 @@ export class MemoryStore implements Store {
       this.kv.set(keys.dedupe(conversationId, options.dedupeKey), { value: stored.id, expiresAt: this.expiry(options.dedupeTtlSeconds ?? DEFAULT_DEDUPE_TTL_SECONDS) });
     }
     return { message: this.toMessage(conversationId, stored), duplicate: false, conversation: { ...conversation } };
+  }
+
+  /** No pub/sub here: `presenceChannel` is not answered (the caller asks the sockets instead). */
+  async appendIfSecure(conversationId: string, draft: MessageDraft, options: SecureAppendOptions = {}): Promise<SecureAppendResult> {
+    this.check();
+    const conversation = this.liveConversation(conversationId);
+    if (!conversation || !this.threads.has(conversationId)) throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
+    if (conversation.status !== 'open') throw new GatewayError('GW_ERR_CONVERSATION_CLOSED', conversationId);
+    if (!this.secureUsable(conversation)) return { secure: false, conversation: { ...conversation } };
+    // appendMessage does not await before it appends: the check above and the append are one step.
+    return { secure: true, ...(await this.appendMessage(conversationId, draft, { dedupeKey: options.dedupeKey, dedupeTtlSeconds: options.dedupeTtlSeconds, requireOpen: true })) };
+  }
+
+  /** As APPEND_SECURE_MESSAGE decides it (redis.scripts.ts). */
+  private secureUsable(conversation: Conversation): boolean {
+    if (conversation.secure === 'locked' || this.live(keys.secureLock(conversation.id))) return false;
+    const setKey = keys.conversationSessions(conversation.id);
+    const ids = this.live(setKey)?.value;
+    if (!(ids instanceof Set)) return false;
+    for (const id of ids) if (this.live(keys.session(id))) return true;
+    this.kv.delete(setKey);
+    return false;
   }
 
   async readMessagesAfter(conversationId: string, after: string | undefined, limit: number): Promise<ThreadSlice> {

@@ -7,6 +7,63 @@ import { readConversationLua } from './conversation-fields';
  */
 
 /**
+ * The append steps below read their inputs from these Lua locals, bound by
+ * each script's prologue: from KEYS/ARGV (APPEND_MESSAGE), or partly from
+ * constants written into the script (APPEND_SECURE_MESSAGE), so that a call
+ * carries only what changes from one call to the next.
+ */
+const APPEND_LOCALS =
+  'thread, conv, dedupeKey, activityAll, activityOpen, inboxKey, useDedupe, dedupeTtl, retention, author, channel, sealed, redacted, requireOpen, authorName, conversationId, userPrefix, toInbox, presenceChannel';
+
+/** The conversation exists (and is open when asked). */
+const APPEND_STATUS = `
+local status = redis.call('HGET', conv, 'status')
+if not status then return {'missing', '', {}} end
+if requireOpen == '1' and status ~= 'open' then return {'closed', '', {}} end
+`;
+
+/** Dedupe, append, activity, inbox. */
+const APPEND_BODY = `
+if useDedupe == '1' then
+  local seen = redis.call('GET', dedupeKey)
+  if seen then
+    local entries = redis.call('XRANGE', thread, seen, seen)
+    if #entries > 0 then return {'duplicate', entries[1][1], ${readConversationLua('conv')}, unpack(entries[1][2])} end
+  end
+end
+local id
+if authorName ~= '' then
+  id = redis.call('XADD', thread, '*', 'a', author, 'ch', channel, 't', sealed, 'r', redacted, 'n', authorName)
+else
+  id = redis.call('XADD', thread, '*', 'a', author, 'ch', channel, 't', sealed, 'r', redacted)
+end
+local ttl = tonumber(retention)
+if useDedupe == '1' then redis.call('SET', dedupeKey, id, 'EX', tonumber(dedupeTtl)) end
+local ms = string.match(id, '^(%d+)')
+local member = string.rep('0', 15 - #ms) .. ms .. '|' .. conversationId
+local previous = redis.call('HGET', conv, 'activityMember')
+if previous then
+  if previous > member then member = previous end
+  redis.call('ZREM', activityAll, previous)
+  redis.call('ZREM', activityOpen, previous)
+end
+redis.call('ZADD', activityAll, 0, member)
+if status == 'open' then redis.call('ZADD', activityOpen, 0, member) end
+redis.call('HSET', conv, 'activityMember', member, 'lastMessageMs', tonumber(string.match(member, '^(%d+)')))
+redis.call('EXPIRE', thread, ttl)
+redis.call('EXPIRE', conv, ttl)
+local owner = redis.call('HMGET', conv, 'channel', 'externalUserId')
+if owner[1] and owner[2] then
+  local user = userPrefix .. owner[1] .. ':' .. owner[2]
+  if redis.call('GET', user) == conversationId then redis.call('EXPIRE', user, ttl) end
+end
+if toInbox == '1' then redis.call('XADD', inboxKey, '*', 'c', conversationId, 'm', id) end
+local listeners = ''
+if presenceChannel ~= '' then listeners = redis.call('PUBSUB', 'SHARDNUMSUB', presenceChannel)[2] end
+return {'appended', id, ${readConversationLua('conv')}, listeners}
+`;
+
+/**
  * Append + dedupe + activity + inbox, in ONE step: the ingest path's only
  * round trip (each extra round trip costs the webhook ~15% of its
  * throughput: see bench/webhook.bench.ts).
@@ -17,7 +74,8 @@ import { readConversationLua } from './conversation-fields';
  * redacted, requireOpen (0|1), authorName ('' for none), conversation id,
  * user-key prefix, inbox (0|1).
  * Returns {'appended'|'duplicate'|'missing'|'closed', id, {CONVERSATION_FIELDS values (conversation-fields.ts)}[, field, value, ...]}
- * (the stored fields only for a duplicate: the caller knows what it appended).
+ * (the stored fields only for a duplicate: the caller knows what it appended;
+ * after 'appended' comes APPEND_SECURE_MESSAGE's `listeners`, '' here).
  *
  * A new message also:
  * - moves the conversation in the activity indexes (members `<ms, 15 digits>|<id>`,
@@ -33,45 +91,67 @@ import { readConversationLua } from './conversation-fields';
  * Redis primary (with replicas/Sentinel), not Redis Cluster (README, "Redis").
  */
 export const APPEND_MESSAGE = `
-local status = redis.call('HGET', KEYS[2], 'status')
-if not status then return {'missing', '', {}} end
-if ARGV[8] == '1' and status ~= 'open' then return {'closed', '', {}} end
-if ARGV[1] == '1' then
-  local seen = redis.call('GET', KEYS[3])
-  if seen then
-    local entries = redis.call('XRANGE', KEYS[1], seen, seen)
-    if #entries > 0 then return {'duplicate', entries[1][1], ${readConversationLua('KEYS[2]')}, unpack(entries[1][2])} end
+local ${APPEND_LOCALS} = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], ''
+${APPEND_STATUS}${APPEND_BODY}`;
+
+/** The names APPEND_SECURE_MESSAGE writes into its text instead of receiving them on every call. */
+export interface SecureAppendConstants {
+  activityAll: string;
+  activityOpen: string;
+  userPrefix: string;
+  /** `keys.session('')`: session keys are named from the session set's members. */
+  sessionPrefix: string;
+  retentionSeconds: number;
+}
+
+/** A Lua string literal of a key name or number (no quote or backslash can occur in them). */
+function luaLiteral(value: string | number): string {
+  const text = String(value);
+  if (/['\\\n]/.test(text)) throw new Error(`not a plain Lua literal: ${text}`);
+  return `'${text}'`;
+}
+
+/**
+ * An advisor reply on the secure channel: APPEND_MESSAGE with requireOpen
+ * and no inbox, but only while the channel is usable, decided in the same
+ * step: the conversation is not `secure: 'locked'`, its lock key is absent,
+ * and one of its sessions is live. Else nothing is stored and the reply is
+ * {'not_secure', '', {CONVERSATION_FIELDS values}}, so the caller can take
+ * the public path (and its guard rail) without another read. A reply used to
+ * read the conversation, the lock key, the session set and a session before
+ * appending: five commands, each with its Node CPU, garbage and syscalls; now
+ * one. What does not change between calls is written into the script's text
+ * (`constants`), so each call sends 13 arguments instead of 21.
+ * When no session in the set is live, the set is emptied (its ids are of
+ * expired sessions: SecureSessions.activeCount prunes them the same way).
+ *
+ * KEYS: thread stream, conversation hash, dedupe key, lock key, the
+ * conversation's session set (one hash tag: all of one conversation).
+ * ARGV: useDedupe (0|1), dedupeTtl, author, channel, sealedText, redacted,
+ * authorName ('' for none), conversation id, presence channel ('' for none).
+ * Returns as APPEND_MESSAGE, or {'not_secure', '', {CONVERSATION_FIELDS values}}.
+ * With a presence channel, 'appended' is followed by its number of
+ * subscribers (PUBSUB SHARDNUMSUB): the caller wants to know whether a
+ * customer socket is connected on another node (chat/io.ts), and asking here
+ * saves the command it would cost after the append.
+ */
+export function appendSecureMessageScript(constants: SecureAppendConstants): string {
+  const c = constants;
+  return `
+local ${APPEND_LOCALS} = KEYS[1], KEYS[2], KEYS[3], ${luaLiteral(c.activityAll)}, ${luaLiteral(c.activityOpen)}, '', ARGV[1], ARGV[2], ${luaLiteral(c.retentionSeconds)}, ARGV[3], ARGV[4], ARGV[5], ARGV[6], '1', ARGV[7], ARGV[8], ${luaLiteral(c.userPrefix)}, '0', ARGV[9]
+${APPEND_STATUS}
+local function secureUsable()
+  if redis.call('HGET', conv, 'secure') == 'locked' or redis.call('EXISTS', KEYS[4]) == 1 then return false end
+  local ids = redis.call('SMEMBERS', KEYS[5])
+  for _, sid in ipairs(ids) do
+    if redis.call('EXISTS', ${luaLiteral(c.sessionPrefix)} .. sid) == 1 then return true end
   end
+  if #ids > 0 then redis.call('DEL', KEYS[5]) end
+  return false
 end
-local id
-if ARGV[9] ~= '' then
-  id = redis.call('XADD', KEYS[1], '*', 'a', ARGV[4], 'ch', ARGV[5], 't', ARGV[6], 'r', ARGV[7], 'n', ARGV[9])
-else
-  id = redis.call('XADD', KEYS[1], '*', 'a', ARGV[4], 'ch', ARGV[5], 't', ARGV[6], 'r', ARGV[7])
-end
-local ttl = tonumber(ARGV[3])
-if ARGV[1] == '1' then redis.call('SET', KEYS[3], id, 'EX', tonumber(ARGV[2])) end
-local ms = string.match(id, '^(%d+)')
-local member = string.rep('0', 15 - #ms) .. ms .. '|' .. ARGV[10]
-local previous = redis.call('HGET', KEYS[2], 'activityMember')
-if previous then
-  if previous > member then member = previous end
-  redis.call('ZREM', KEYS[4], previous)
-  redis.call('ZREM', KEYS[5], previous)
-end
-redis.call('ZADD', KEYS[4], 0, member)
-if status == 'open' then redis.call('ZADD', KEYS[5], 0, member) end
-redis.call('HSET', KEYS[2], 'activityMember', member, 'lastMessageMs', tonumber(string.match(member, '^(%d+)')))
-redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('EXPIRE', KEYS[2], ttl)
-local owner = redis.call('HMGET', KEYS[2], 'channel', 'externalUserId')
-if owner[1] and owner[2] then
-  local user = ARGV[11] .. owner[1] .. ':' .. owner[2]
-  if redis.call('GET', user) == ARGV[10] then redis.call('EXPIRE', user, ttl) end
-end
-if ARGV[12] == '1' then redis.call('XADD', KEYS[6], '*', 'c', ARGV[10], 'm', id) end
-return {'appended', id, ${readConversationLua('KEYS[2]')}}
-`;
+if not secureUsable() then return {'not_secure', '', ${readConversationLua('conv')}} end
+${APPEND_BODY}`;
+}
 
 /**
  * KEYS: the key. ARGV: expected, next, ttlSeconds ('' keeps the remaining TTL).

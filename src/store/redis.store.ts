@@ -17,8 +17,8 @@ import { GatewayError, isGatewayError } from '../errors';
 import type { Conversation, DeliveryStatus, Message, MessageDraft, PublicChannel } from '../messages';
 import { keys } from './keys';
 import { conversationFromFields, CONVERSATION_FIELDS } from './conversation-fields';
-import { APPEND_MESSAGE, COMPARE_AND_SET, TOUCH_ACTIVITY } from './redis.scripts';
-import type { AppendOptions, AppendResult, LogEntry, Page, Store, ThreadSlice } from './store';
+import { APPEND_MESSAGE, appendSecureMessageScript, COMPARE_AND_SET, TOUCH_ACTIVITY } from './redis.scripts';
+import type { AppendOptions, AppendResult, LogEntry, Page, SecureAppendOptions, SecureAppendResult, Store, ThreadSlice } from './store';
 import { activityMember, DEFAULT_DEDUPE_TTL_SECONDS, isMessageId, timeOfMessageId } from './store';
 import type { TextCipher } from './text-cipher';
 
@@ -28,8 +28,12 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number;
 }
 
+/** APPEND_MESSAGE's reply: state, message id, conversation fields, then (duplicate only) the stored message's fields. */
+type AppendReply = [string, string, Array<string | null>, ...string[]];
+
 type ScriptClient = Redis & {
-  pgAppend(thread: string, conv: string, dedupe: string, all: string, open: string, inbox: string, ...args: string[]): Promise<[string, string, Array<string | null>, ...string[]]>;
+  pgAppend(thread: string, conv: string, dedupe: string, all: string, open: string, inbox: string, ...args: string[]): Promise<AppendReply>;
+  pgAppendSecure(thread: string, conv: string, dedupe: string, lock: string, sessions: string, ...args: string[]): Promise<AppendReply>;
   pgCas(key: string, expected: string, next: string, ttl: string): Promise<[number, string | null]>;
   pgTouch(all: string, open: string, conv: string, member: string, status: string): Promise<number>;
 };
@@ -84,6 +88,16 @@ export class RedisStore implements Store {
     this.client = redis as ScriptClient;
     this.retentionSeconds = options.threadRetentionDays * 86_400;
     redis.defineCommand('pgAppend', { numberOfKeys: 6, lua: APPEND_MESSAGE });
+    redis.defineCommand('pgAppendSecure', {
+      numberOfKeys: 5,
+      lua: appendSecureMessageScript({
+        activityAll: keys.activity('all'),
+        activityOpen: keys.activity('open'),
+        userPrefix: keys.userConversationPrefix,
+        sessionPrefix: keys.session(''),
+        retentionSeconds: this.retentionSeconds,
+      }),
+    });
     redis.defineCommand('pgCas', { numberOfKeys: 1, lua: COMPARE_AND_SET });
     redis.defineCommand('pgTouch', { numberOfKeys: 3, lua: TOUCH_ACTIVITY });
   }
@@ -227,12 +241,10 @@ export class RedisStore implements Store {
   async appendMessage(conversationId: string, draft: MessageDraft, options: AppendOptions = {}): Promise<AppendResult> {
     return this.run(async () => {
       const sealed = this.options.cipher.encrypt(draft.text, conversationId);
-      const convKey = keys.conversation(conversationId);
-      const dedupeKey = options.dedupeKey === undefined ? keys.dedupe(conversationId, '') : keys.dedupe(conversationId, options.dedupeKey);
-      const [state, id, values, ...fields] = await this.client.pgAppend(
+      const reply = await this.client.pgAppend(
         keys.thread(conversationId),
-        convKey,
-        dedupeKey,
+        keys.conversation(conversationId),
+        keys.dedupe(conversationId, options.dedupeKey ?? ''),
         keys.activity('all'),
         keys.activity('open'),
         keys.inbox,
@@ -249,17 +261,56 @@ export class RedisStore implements Store {
         keys.userConversationPrefix,
         options.inbox ? '1' : '0',
       );
-      if (state === 'missing') throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
-      if (state === 'closed') throw new GatewayError('GW_ERR_CONVERSATION_CLOSED', conversationId);
+      return this.appended(conversationId, draft, reply);
+    });
+  }
+
+  /** One step: APPEND_SECURE_MESSAGE (redis.scripts.ts). */
+  async appendIfSecure(conversationId: string, draft: MessageDraft, options: SecureAppendOptions = {}): Promise<SecureAppendResult> {
+    return this.run(async () => {
+      const reply = await this.client.pgAppendSecure(
+        keys.thread(conversationId),
+        keys.conversation(conversationId),
+        keys.dedupe(conversationId, options.dedupeKey ?? ''),
+        keys.secureLock(conversationId),
+        keys.conversationSessions(conversationId),
+        options.dedupeKey === undefined ? '0' : '1',
+        String(options.dedupeTtlSeconds ?? DEFAULT_DEDUPE_TTL_SECONDS),
+        draft.author,
+        draft.channel,
+        this.options.cipher.encrypt(draft.text, conversationId),
+        draft.redacted ? '1' : '0',
+        draft.authorName ?? '',
+        conversationId,
+        options.presenceChannel ?? '',
+      );
+      if (reply[0] !== 'not_secure') {
+        const listeners = reply[0] === 'appended' && options.presenceChannel ? { presenceListeners: Number(reply[3]) } : {};
+        return { secure: true, ...this.appended(conversationId, draft, reply), ...listeners };
+      }
+      const conversation = conversationFromFields(conversationId, reply[2]);
+      if (!conversation) throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
+      return { secure: false, conversation };
+    });
+  }
+
+  /** An append's reply as the store's result (throws for a missing or closed conversation). */
+  private appended(conversationId: string, draft: MessageDraft, reply: AppendReply): AppendResult {
+    const [state, id, values] = reply;
+    if (state === 'missing') throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
+    if (state === 'closed') throw new GatewayError('GW_ERR_CONVERSATION_CLOSED', conversationId);
+    if (state !== 'appended') {
       const conversation = conversationFromFields(conversationId, values);
       if (!conversation) throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
-      // A new message is what we just sealed: no need to decrypt it back.
-      const message: Message =
-        state === 'appended'
-          ? { id, conversationId, author: draft.author, channel: draft.channel, text: draft.text, createdAt: timeOfMessageId(id), ...(draft.redacted ? { redacted: true } : {}), ...(draft.authorName ? { authorName: draft.authorName } : {}) }
-          : this.toMessage(conversationId, id, fields);
-      return { message, duplicate: state === 'duplicate', conversation };
-    });
+      return { message: this.toMessage(conversationId, id, reply.slice(3) as string[]), duplicate: true, conversation };
+    }
+    // The stream id's milliseconds are the conversation's new lastMessageMs (unless activity had moved ahead).
+    const createdAt = timeOfMessageId(id);
+    const conversation = conversationFromFields(conversationId, values, 0, { ms: id.slice(0, id.indexOf('-')), iso: createdAt });
+    if (!conversation) throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
+    // A new message is what we just sealed: no need to decrypt it back.
+    const message: Message = { id, conversationId, author: draft.author, channel: draft.channel, text: draft.text, createdAt, ...(draft.redacted ? { redacted: true } : {}), ...(draft.authorName ? { authorName: draft.authorName } : {}) };
+    return { message, duplicate: false, conversation };
   }
 
   async readMessagesAfter(conversationId: string, after: string | undefined, limit: number): Promise<ThreadSlice> {

@@ -56,6 +56,22 @@ export interface AppendResult {
   conversation: Conversation;
 }
 
+/**
+ * `appendIfSecure`'s answer: stored on the secure channel, or not stored
+ * because the secure channel is not usable (then the conversation as read in
+ * the same step, for the caller's public path).
+ */
+export type SecureAppendResult = ({ secure: true; presenceListeners?: number } & AppendResult) | { secure: false; conversation: Conversation };
+
+export interface SecureAppendOptions extends Pick<AppendOptions, 'dedupeKey' | 'dedupeTtlSeconds'> {
+  /**
+   * A sharded pub/sub channel whose subscriber count a new message's result
+   * carries as `presenceListeners` (Redis: PUBSUB SHARDNUMSUB in the same
+   * step). Stores without pub/sub leave `presenceListeners` out.
+   */
+  presenceChannel?: string;
+}
+
 export interface LogEntry {
   id: string;
   value: string;
@@ -84,6 +100,16 @@ export interface Store {
 
   /** Appends to the thread and bumps the conversation's activity. Atomic with its dedupe. */
   appendMessage(conversationId: string, draft: MessageDraft, options?: AppendOptions): Promise<AppendResult>;
+  /**
+   * An advisor reply on the secure channel, in one atomic step: appended (as
+   * `appendMessage` with `requireOpen`) only while the channel is usable,
+   * i.e. the conversation is not `secure: 'locked'`, `keys.secureLock` is
+   * absent and a session of `keys.conversationSessions` is live
+   * (`keys.session`); else nothing is stored, `{ secure: false }`. When none
+   * of the set's sessions is live, the set is emptied (its ids are expired).
+   * @throws GatewayError GW_ERR_CONVERSATION_NOT_FOUND, GW_ERR_CONVERSATION_CLOSED
+   */
+  appendIfSecure(conversationId: string, draft: MessageDraft, options?: SecureAppendOptions): Promise<SecureAppendResult>;
   /** Messages strictly after `after` (oldest first), or from the start when `after` is absent. */
   readMessagesAfter(conversationId: string, after: string | undefined, limit: number): Promise<ThreadSlice>;
   /** The last `limit` messages, oldest first; `hasMore` says older ones exist. */

@@ -117,7 +117,7 @@ describe.each(['redis', 'memory'] as const)('secure sessions on the %s store', (
     expect(await refusal(r.sessions.resume(sessionToken, client))).toBe('session_invalid');
     expect(await refusal(r.sessions.touch(session.id))).toBe('session_invalid');
     expect(r.revocations).toEqual([{ conversationId: conversation.id, sessionIds: [session.id], reason: 'revoked' }]);
-    expect(await r.sessions.hasActive(conversation.id)).toBe(false);
+    expect(await r.sessions.activeCount(conversation.id)).toBe(0);
   });
 
   test('a session in a locked conversation → conversation_locked', async () => {

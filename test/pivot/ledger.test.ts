@@ -233,7 +233,7 @@ describe.each([
     await gw.ledger.lock(conversation.id, { kind: 'advisor', id: 'a' }, 'customer_request');
     expect(await gw.ledger.record(conversation.id, pending.pivotId)).toMatchObject({ state: 'revoked', revokedReason: 'locked' });
     expect(await refusal(gw.ledger.redeem(pending.token, client))).toBe('conversation_locked');
-    expect(await gw.sessions.hasActive(conversation.id)).toBe(false);
+    expect(await gw.sessions.activeCount(conversation.id)).toBe(0);
     expect(await refusal(gw.sessions.resume(session.sessionToken, client))).toBe('conversation_locked');
   });
 

@@ -46,6 +46,30 @@ describe('redis store specifics', () => {
     }
   });
 
+  test('appendIfSecure answers how many subscribe to a presence channel, in the same step, for a new message only', async () => {
+    const store = await RedisStore.connect(url(), { cipher: new TextCipher([newKey]), threadRetentionDays: 90 });
+    const subscriber = new Redis(url());
+    try {
+      const { conversation } = await store.openConversation('sms', `+1555${randomBytes(3).readUIntBE(0, 3)}`);
+      const sessionId = `s-${randomBytes(6).toString('hex')}`;
+      await store.set(keys.session(sessionId), '{}', 60);
+      await store.addToSet(keys.conversationSessions(conversation.id), sessionId, 60);
+      const channel = `pg:sio-test-presence#/secure#conv:${conversation.id}#`;
+      const draft = { author: 'advisor', channel: 'secure', text: 'hello' } as const;
+
+      expect(await store.appendIfSecure(conversation.id, draft, { presenceChannel: channel })).toMatchObject({ secure: true, presenceListeners: 0 });
+      await subscriber.ssubscribe(channel);
+      const first = await store.appendIfSecure(conversation.id, draft, { presenceChannel: channel, dedupeKey: 'k' });
+      expect(first).toMatchObject({ secure: true, duplicate: false, presenceListeners: 1 });
+      // Not asked, or a duplicate (nothing new to tell anyone about): no answer.
+      expect(await store.appendIfSecure(conversation.id, draft)).not.toHaveProperty('presenceListeners');
+      expect(await store.appendIfSecure(conversation.id, draft, { presenceChannel: channel, dedupeKey: 'k' })).not.toHaveProperty('presenceListeners');
+    } finally {
+      subscriber.disconnect();
+      await store.close();
+    }
+  });
+
   test('no message text is stored in clear (what redis-cli would show)', async () => {
     const store = await RedisStore.connect(url(), { cipher: new TextCipher([newKey]), threadRetentionDays: 90 });
     const raw = new Redis(url());

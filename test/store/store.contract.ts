@@ -4,6 +4,7 @@
  * `redis.store.test.ts` run it against their own store.
  */
 import { randomUUID } from 'node:crypto';
+import { keys } from '../../src/store/keys';
 import type { Store } from '../../src/store/store';
 import { isGatewayError } from '../../src/errors';
 
@@ -165,6 +166,48 @@ export function storeContract(name: string, setup: () => Promise<StoreHarness>, 
       const note = await h.store.appendMessage(conversation.id, { author: 'advisor', channel: 'sms', text: 'closing note' });
       expect(note.conversation.status).toBe('closed');
       await expect(h.store.appendMessage(randomUUID(), { author: 'customer', channel: 'sms', text: 'x' }, { requireOpen: true })).rejects.toMatchObject({ code: 'GW_ERR_CONVERSATION_NOT_FOUND' });
+    });
+
+    test('appendIfSecure appends only while a session is live and no lock holds; else stores nothing and hands back the conversation', async () => {
+      const { conversation } = await h.store.openConversation('sms', user());
+      const id = conversation.id;
+      const draft = { author: 'advisor', channel: 'secure', text: 'your card is on its way', authorName: 'Alex' } as const;
+      const thread = async () => (await h.store.readLatestMessages(id, 10)).messages.map((m) => m.text);
+
+      // No session at all.
+      expect(await h.store.appendIfSecure(id, draft)).toMatchObject({ secure: false, conversation: { id, channel: 'sms', status: 'open' } });
+      // A session id whose session expired: not usable, and the stale id is pruned from the set.
+      await h.store.addToSet(keys.conversationSessions(id), `gone-${randomUUID()}`, 60);
+      expect(await h.peer.appendIfSecure(id, draft)).toMatchObject({ secure: false });
+      expect(await h.store.setMembers(keys.conversationSessions(id))).toEqual([]);
+      expect(await thread()).toEqual([]);
+
+      // A live session: stored, with the conversation the append left.
+      const sessionId = `live-${randomUUID()}`;
+      await h.store.set(keys.session(sessionId), '{}', 60);
+      await h.store.addToSet(keys.conversationSessions(id), `gone-${randomUUID()}`, 60);
+      await h.store.addToSet(keys.conversationSessions(id), sessionId, 60);
+      const stored = await h.peer.appendIfSecure(id, draft, { dedupeKey: 'advisor:a:k1' });
+      if (!stored.secure) throw new Error('expected a secure append');
+      expect(stored).toMatchObject({ duplicate: false, message: { author: 'advisor', channel: 'secure', text: draft.text, authorName: 'Alex' } });
+      expect(stored.conversation.lastMessageAt).toBe(stored.message.createdAt);
+      const again = await h.store.appendIfSecure(id, draft, { dedupeKey: 'advisor:a:k1' });
+      expect(again).toMatchObject({ secure: true, duplicate: true, message: stored.message });
+      expect(await thread()).toEqual([draft.text]);
+
+      // The lock key refuses, whatever the sessions; so does `secure: 'locked'` without it.
+      await h.store.set(keys.secureLock(id), '{}', 60);
+      expect(await h.peer.appendIfSecure(id, { ...draft, text: 'while locked' })).toMatchObject({ secure: false });
+      await h.store.delete(keys.secureLock(id));
+      await h.store.updateConversation(id, { secure: 'locked' });
+      expect(await h.store.appendIfSecure(id, { ...draft, text: 'while locked' })).toMatchObject({ secure: false, conversation: { secure: 'locked' } });
+      expect(await thread()).toEqual([draft.text]);
+      expect(await h.store.setMembers(keys.conversationSessions(id))).toContain(sessionId);
+
+      await h.store.updateConversation(id, { secure: 'active', status: 'closed' });
+      await expect(h.peer.appendIfSecure(id, draft)).rejects.toMatchObject({ code: 'GW_ERR_CONVERSATION_CLOSED' });
+      await expect(h.store.appendIfSecure(randomUUID(), draft)).rejects.toMatchObject({ code: 'GW_ERR_CONVERSATION_NOT_FOUND' });
+      expect(await thread()).toEqual([draft.text]);
     });
 
     test('unknown conversations are reported, not created', async () => {

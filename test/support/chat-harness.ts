@@ -133,7 +133,6 @@ export async function startChatNode(options: ChatNodeOptions = {}): Promise<Chat
   const replies = new AdvisorReplies({
     store,
     events,
-    sessions,
     sockets,
     logger,
     maskPans,
