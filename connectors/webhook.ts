@@ -58,13 +58,12 @@ export function rawBody(limit: string): RequestHandler {
     const chunks: Buffer[] = [];
     let received = 0;
     let settled = false;
+    // The listeners stay attached once settled (the flag makes them no-ops): the
+    // request is dropped after its answer anyway, and taking four listeners off
+    // on every webhook is measurable work for nothing.
     const settle = (err?: Error) => {
       if (settled) return;
       settled = true;
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('close', onClose);
       if (err) {
         next(err);
         return;
@@ -77,8 +76,13 @@ export function rawBody(limit: string): RequestHandler {
       chunks.push(chunk);
     };
     const onEnd = () => settle(received === declared ? undefined : bodyError('request size did not match content length', 'request.size.invalid'));
-    const onError = (err: Error) => settle(bodyError(err.message, 'request.aborted'));
-    const onClose = () => settle(bodyError('request aborted', 'request.aborted'));
+    // 'close' comes on every request once it is answered: no error is built (a stack trace each time) unless still reading.
+    const onError = (err: Error) => {
+      if (!settled) settle(bodyError(err.message, 'request.aborted'));
+    };
+    const onClose = () => {
+      if (!settled) settle(bodyError('request aborted', 'request.aborted'));
+    };
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);

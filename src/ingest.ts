@@ -52,8 +52,13 @@ export interface IngestDeps {
 
 export type Ingest = (inbound: InboundMessage) => Promise<IngestResult>;
 
+/** Printable ASCII, tab and newline only: already NFC, and no control character to strip. */
+const PLAIN_ASCII = /^[\t\n\x20-\x7e]*$/;
+
 /** Control characters (except tab/newline) are stripped and text is NFC-normalised before storing. */
 export function normaliseText(text: string, maxLength: number): string {
+  // Most SMS text is plain ASCII: one linear test spares NFC and the per-character Unicode replace.
+  if (PLAIN_ASCII.test(text)) return text.slice(0, maxLength);
   return text
     .normalize('NFC')
     .replace(/\p{Cc}/gu, (c) => (c === '\n' || c === '\t' ? c : ''))

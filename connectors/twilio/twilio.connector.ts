@@ -32,9 +32,13 @@ import { parseTwilioForm, signedTwilioUrl, TWILIO_SIGNATURE_HEADER, verifyTwilio
 export const TWILIO_WEBHOOK_PATH = '/webhooks/twilio';
 /** Twilio's form bodies are small (a message is at most 1,600 characters). */
 export const TWILIO_BODY_LIMIT = '256kb';
-const EMPTY_TWIML = Buffer.from('<?xml version="1.0" encoding="UTF-8"?><Response/>', 'utf8');
+/**
+ * A string, not a Buffer: Node's http joins a string body onto the header
+ * block, one chunk for the socket instead of a header string and a Buffer.
+ */
+const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
 /** What `res.type('text/xml').send(EMPTY_TWIML)` would set, written directly (no content-type parsing per request). */
-const TWIML_HEADERS = { 'content-type': 'text/xml; charset=utf-8', 'content-length': String(EMPTY_TWIML.length) };
+const TWIML_HEADERS = { 'content-type': 'text/xml; charset=utf-8', 'content-length': String(Buffer.byteLength(EMPTY_TWIML, 'utf8')) };
 
 function sendEmptyTwiml(res: Response): void {
   res.writeHead(200, TWIML_HEADERS).end(EMPTY_TWIML);

@@ -1,17 +1,17 @@
 /**
- * Twilio's `X-Twilio-Signature`, checked with twilio's own validator (HMAC-SHA1
- * over the URL Twilio called + the sorted form parameters, constant-time
- * compare inside the SDK).
+ * Twilio's `X-Twilio-Signature`, checked with twilio's own signer (HMAC-SHA1
+ * over the URL Twilio called + the sorted form parameters) and a constant-time
+ * compare.
  *
  * The URL is `PUBLIC_URL` + the request's path and query, never the Host
  * header or the scheme the request arrived with: behind a TLS-terminating
  * proxy the gateway sees `http://10.0.0.7:3000/...` while Twilio signed
- * `https://gw.bank.example/...`. The SDK tries the URL with and without the
- * default port. Connection overrides (`#rc=3&rp=all`) live in the fragment,
- * which Twilio neither sends nor signs.
+ * `https://gw.bank.example/...`. Connection overrides (`#rc=3&rp=all`) live in
+ * the fragment, which Twilio neither sends nor signs.
  */
 import { parse } from 'node:querystring';
 import twilio from 'twilio';
+import { safeEqual } from '../webhook';
 
 export const TWILIO_SIGNATURE_HEADER = 'x-twilio-signature';
 
@@ -42,12 +42,20 @@ export function signedTwilioUrl(publicUrl: string, originalUrl: string): string 
  * True when `signature` is Twilio's for this request. Form bodies are checked
  * over their parameters; JSON bodies (signed with a `bodySHA256` query
  * parameter) over the URL and the body's hash.
+ *
+ * A form is first checked against the URL exactly as configured, with one
+ * HMAC: that is what Twilio signs when `PUBLIC_URL` matches the webhook URL in
+ * the console. Only when that fails does the SDK's `validateRequest` run, which
+ * also tries the URL with the default port added or removed and its
+ * normalised forms (a console URL written `https://host:443/...` still passes).
+ * A wrong signature fails both, so nothing is accepted that the SDK refuses.
  */
 export function verifyTwilioSignature(authToken: string, signature: string | undefined, url: string, body: Buffer, params: TwilioParams): boolean {
   if (!signature) return false;
   try {
     // The URL is parsed only when it has a query (where a JSON body's hash would be).
     if (url.includes('?') && new URL(url).searchParams.has('bodySHA256')) return twilio.validateRequestWithBody(authToken, signature, url, body.toString('utf8'));
+    if (safeEqual(twilio.getExpectedTwilioSignature(authToken, url, params), signature)) return true;
     return twilio.validateRequest(authToken, signature, url, params);
   } catch {
     return false; // an unparsable URL cannot carry a valid signature

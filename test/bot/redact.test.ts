@@ -81,6 +81,13 @@ describe('redact: secrets after their keyword', () => {
     ['pushTAN 123456', 'pushTAN [removed]'],
     ['Bestätigungscode: 864209', 'Bestätigungscode: [removed]'],
     ['Kennwort = Mieze2020!', 'Kennwort = [removed]'],
+    // Any case, Unicode case folds included (ſ folds to s): the quick keyword pre-check uses the same /iu flags.
+    ['MY PIN IS 4821', 'MY PIN IS [removed]'],
+    ['PAſſWORD: hunter2', 'PAſſWORD: [removed]'],
+    ['KENNWORT ist Mieze2020!', 'KENNWORT ist [removed]'],
+    ['CÓDIGO 123456', 'CÓDIGO [removed]'],
+    ['my Passcode: 9981', 'my Passcode: [removed]'],
+    ['my pwd is x9y8z7', 'my pwd is [removed]'],
   ])('%s', (input, expected) => {
     expect(redact(input)).toEqual({ text: expected, redacted: true, kinds: ['secret'] });
   });

@@ -90,6 +90,16 @@ describe('Twilio webhook (POST /webhooks/twilio)', () => {
     expect(await threadOf(parts.store, 'sms', from)).toHaveLength(1);
   });
 
+  it('accepts a signature over the URL with the default port (a console URL written with :443), and nothing else', async () => {
+    const from = newPhone();
+    const params = smsParams(from, newSid(), 'port in the console URL');
+    expect((await post(app, '/webhooks/twilio', params, sign(params, 'https://gw.example:8443/webhooks/twilio'))).status).toBe(401);
+    expect(await threadOf(parts.store, 'sms', from)).toEqual([]);
+    const res = await post(app, '/webhooks/twilio', params, sign(params, 'https://gw.example:443/webhooks/twilio'));
+    expect(res.status).toBe(200);
+    expect((await threadOf(parts.store, 'sms', from)).map((m) => m.text)).toEqual(['port in the console URL']);
+  });
+
   it('one entry for a redelivered message: twice in a row, and ten deliveries in parallel', async () => {
     const from = newPhone();
     const params = smsParams(from, newSid(), 'once');
