@@ -16,4 +16,5 @@ COPY --from=build --chown=node:node /app/package.json ./package.json
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=3s CMD node -e "fetch('http://127.0.0.1:3000/healthz').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
-CMD ["node", "dist/src/main.js"]
+# V8 flags as src/ops/node-flags.ts explains (test/ops/node-flags.test.ts keeps them alike).
+CMD ["node", "--max-semi-space-size=64", "dist/src/main.js"]

@@ -47,6 +47,7 @@ import { Server } from 'socket.io';
 import { io as connectClient, type Socket } from 'socket.io-client';
 import { generateJwkSet } from '../src/pivot/keys';
 import { startChatNode, type ChatNode } from '../test/support/chat-harness';
+import { GATEWAY_NODE_FLAGS } from '../src/ops/node-flags';
 import { join } from 'node:path';
 import { argument, askChild, machineInfo, withBenchRedis, writeResult, type MachineInfo } from './support';
 
@@ -294,7 +295,9 @@ async function startServer(role: 'bare' | 'gateway', label: string, env: Record<
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, `--cpu-prof-name=${label}.cpuprofile`] : [];
   // BENCH_NODE_FLAGS="--trace-gc ...": extra node flags for every server process (diagnostics).
   profile.push(...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []));
-  const child = fork(__filename, ['--role', role], { execArgv: ['-r', join(__dirname, '..', 'test', 'support', 'ts-register.cjs'), '--expose-gc', ...profile], env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // The gateway runs with the V8 flags it is deployed with (npm start, Dockerfile); the bare servers as socket.io comes.
+  const runtime = role === 'gateway' ? GATEWAY_NODE_FLAGS : [];
+  const child = fork(__filename, ['--role', role], { execArgv: ['-r', join(__dirname, '..', 'test', 'support', 'ts-register.cjs'), '--expose-gc', ...runtime, ...profile], env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const url = await new Promise<string>((resolve, reject) => {
     child.once('message', (m: { url: string }) => resolve(m.url));
     child.once('exit', (code) => reject(new Error(`${role} server exited with ${code}`)));
