@@ -150,7 +150,6 @@ export class AdvisorReplies {
   private async replyInPublic(conversation: Conversation, clean: string, draft: MessageDraft, advisor: AdvisorIdentity, dedupe: AppendOptions): Promise<Message> {
     const { deps } = this;
     const conversationId = conversation.id;
-    if (conversation.status === 'closed') throw new GatewayError('GW_ERR_CONVERSATION_CLOSED', conversationId);
     if (deps.containsSensitiveData?.(clean)) throw new GatewayError('GW_ERR_SENSITIVE_ON_PUBLIC_CHANNEL');
     const sendPublic = deps.sendPublic;
     if (!sendPublic || !(deps.hasConnector?.(conversation.channel) ?? true)) throw new GatewayError('GW_ERR_CHANNEL_UNAVAILABLE', conversation.channel);

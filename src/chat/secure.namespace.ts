@@ -312,6 +312,8 @@ export function registerSecureNamespace(nsp: SecureNamespace, deps: SecureNamesp
     log.info({ conversationId: revocation.conversationId, reason: revocation.reason, sessions: revocation.sessionIds.length }, 'secure sessions revoked: sockets disconnected');
   });
 
+  /** A socket of the room is connected on THIS node. */
+  const hasLocalRoom = (room: string) => Boolean(nsp.adapter.rooms.get(room)?.size);
   return {
     relay(message, exceptSocketId) {
       const room = conversationRoom(message.conversationId);
@@ -320,12 +322,10 @@ export function registerSecureNamespace(nsp: SecureNamespace, deps: SecureNamesp
       const target = nsp.local.to(room);
       (exceptSocketId ? target.except(exceptSocketId) : target).emit('message', message);
     },
-    hasLocalCustomer(conversationId) {
-      return Boolean(nsp.adapter.rooms.get(conversationRoom(conversationId))?.size);
-    },
+    hasLocalCustomer: (conversationId) => hasLocalRoom(conversationRoom(conversationId)),
     async hasLiveCustomer(conversationId) {
       const room = conversationRoom(conversationId);
-      if (nsp.adapter.rooms.get(room)?.size) return true;
+      if (hasLocalRoom(room)) return true;
       let timer: NodeJS.Timeout | undefined;
       try {
         const remote = await Promise.race([

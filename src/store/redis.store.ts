@@ -299,15 +299,11 @@ export class RedisStore implements Store {
     const [state, id, values] = reply;
     if (state === 'missing') throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
     if (state === 'closed') throw new GatewayError('GW_ERR_CONVERSATION_CLOSED', conversationId);
-    if (state !== 'appended') {
-      const conversation = conversationFromFields(conversationId, values);
-      if (!conversation) throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
-      return { message: this.toMessage(conversationId, id, reply.slice(3) as string[]), duplicate: true, conversation };
-    }
-    // The stream id's milliseconds are the conversation's new lastMessageMs (unless activity had moved ahead).
-    const createdAt = timeOfMessageId(id);
-    const conversation = conversationFromFields(conversationId, values, 0, { ms: id.slice(0, id.indexOf('-')), iso: createdAt });
+    const createdAt = state === 'appended' ? timeOfMessageId(id) : undefined;
+    // A new message's stream id milliseconds are the conversation's new lastMessageMs (unless activity had moved ahead).
+    const conversation = conversationFromFields(conversationId, values, 0, createdAt === undefined ? undefined : { ms: id.slice(0, id.indexOf('-')), iso: createdAt });
     if (!conversation) throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
+    if (createdAt === undefined) return { message: this.toMessage(conversationId, id, reply.slice(3) as string[]), duplicate: true, conversation };
     // A new message is what we just sealed: no need to decrypt it back.
     const message: Message = { id, conversationId, author: draft.author, channel: draft.channel, text: draft.text, createdAt, ...(draft.redacted ? { redacted: true } : {}), ...(draft.authorName ? { authorName: draft.authorName } : {}) };
     return { message, duplicate: false, conversation };
