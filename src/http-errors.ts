@@ -12,13 +12,18 @@ export function sendProblem(res: Response, err: GatewayError, instance?: string)
   res.status(err.status).type('application/problem+json').send(JSON.stringify(toProblem(err, instance)));
 }
 
-/** body-parser / raw-body errors carry `type` and `status`. */
+/**
+ * body-parser / raw-body errors carry `type` and `status`. Some carry only
+ * the status (a body that fails to inflate is a plain 400 from http-errors):
+ * any client-error status is the client's fault, never a 500.
+ */
 function fromBodyParser(err: unknown): GatewayError | undefined {
-  const type = (err as { type?: unknown })?.type;
-  if (type === 'entity.too.large') return new GatewayError('GW_ERR_PAYLOAD_TOO_LARGE');
+  const { type, status } = (err ?? {}) as { type?: unknown; status?: unknown };
+  if (type === 'entity.too.large' || status === 413) return new GatewayError('GW_ERR_PAYLOAD_TOO_LARGE');
   if (type === 'entity.parse.failed') return new GatewayError('GW_ERR_BAD_REQUEST', 'the body is not valid JSON');
-  if (type === 'encoding.unsupported' || type === 'charset.unsupported') return new GatewayError('GW_ERR_UNSUPPORTED_MEDIA_TYPE');
+  if (type === 'encoding.unsupported' || type === 'charset.unsupported' || status === 415) return new GatewayError('GW_ERR_UNSUPPORTED_MEDIA_TYPE');
   if (type === 'request.aborted' || type === 'stream.encoding.set') return new GatewayError('GW_ERR_BAD_REQUEST', 'the body could not be read');
+  if (typeof status === 'number' && status >= 400 && status < 500) return new GatewayError('GW_ERR_BAD_REQUEST', 'the body could not be read');
   return undefined;
 }
 

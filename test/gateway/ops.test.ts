@@ -5,7 +5,7 @@ import type { Gateway } from '../../src/gateway';
 describe('operations endpoints and HTTP errors', () => {
   let gateway: Gateway;
   beforeAll(async () => {
-    gateway = await startTestGateway();
+    gateway = await startTestGateway({ TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`, TWILIO_AUTH_TOKEN: 'ops-test-auth-token', TWILIO_FROM: '+14155550100' });
   });
   afterAll(async () => {
     await gateway.close();
@@ -38,6 +38,21 @@ describe('operations endpoints and HTTP errors', () => {
     const bad = await fetch(`${gateway.url}/api/conversations/x/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"text": ' });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ code: 'GW_ERR_BAD_REQUEST' });
+  });
+
+  test('a body that does not inflate, or an unknown encoding, answers 400 / 415 problem JSON on the API and on webhooks, never 500', async () => {
+    const junk = 'this is not gzip';
+    for (const [path, type] of [
+      ['/api/conversations/x/messages', 'application/json'],
+      ['/webhooks/twilio', 'application/x-www-form-urlencoded'],
+    ] as const) {
+      const gzip = await fetch(`${gateway.url}${path}`, { method: 'POST', headers: { 'content-type': type, 'content-encoding': 'gzip' }, body: junk });
+      expect([path, gzip.status, gzip.headers.get('content-type')]).toEqual([path, 400, expect.stringContaining('application/problem+json')]);
+      expect(await gzip.json()).toMatchObject({ code: 'GW_ERR_BAD_REQUEST' });
+      const unknown = await fetch(`${gateway.url}${path}`, { method: 'POST', headers: { 'content-type': type, 'content-encoding': 'x-unheard-of' }, body: junk });
+      expect([path, unknown.status]).toEqual([path, 415]);
+      expect(await unknown.json()).toMatchObject({ code: 'GW_ERR_UNSUPPORTED_MEDIA_TYPE' });
+    }
   });
 
   test('helmet headers and a strict CSP on pages', async () => {
