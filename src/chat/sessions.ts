@@ -178,7 +178,6 @@ export class SecureSessions {
    * @throws GatewayError GW_ERR_SESSION_INVALID (unknown, expired, revoked), GW_ERR_CONVERSATION_LOCKED, GW_ERR_RATE_LIMITED
    */
   async resume(sessionToken: string, client: AuditClient): Promise<SecureSession> {
-    await this.opts.rateLimits?.assertClientAllowed(client.ip);
     let session: SecureSession;
     try {
       if (typeof sessionToken !== 'string' || !TOKEN_PATTERN.test(sessionToken)) throw new GatewayError('GW_ERR_SESSION_INVALID', 'malformed');
@@ -197,8 +196,13 @@ export class SecureSessions {
       }
       session = await this.update(id, (s) => ({ ...s, client: { ...client } }));
     } catch (err) {
-      // A locked conversation is not a guess at a token: it does not count as a failure.
-      if (isGatewayError(err, 'GW_ERR_SESSION_INVALID')) await this.opts.rateLimits?.recordFailure({ ip: client.ip });
+      // A locked conversation is not a guess at a token: it does not count as a failure. A session token
+      // that matches a live session is never refused for the limit (a flood from a carrier NAT's address
+      // must not lock out the customers behind it): the limit answers only attempts that fail anyway.
+      if (isGatewayError(err, 'GW_ERR_SESSION_INVALID')) {
+        await this.opts.rateLimits?.assertClientAllowed(client.ip);
+        await this.opts.rateLimits?.recordFailure({ ip: client.ip });
+      }
       throw err;
     }
     await this.audit.record(session.conversationId, { type: 'session_resumed', sessionId: session.id, client: session.client });

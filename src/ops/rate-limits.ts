@@ -3,11 +3,16 @@
  * (rate-limiter-flexible: `RateLimiterRedis` on the RedisStore's ioredis
  * client, `RateLimiterMemory` with the one-process memory store).
  *
- * Brute-force limits on the pivot path count FAILED attempts only: a caller
- * checks `assert…Allowed` before trying (which reads, never counts) and calls
- * `recordFailure` after a refusal. A success never costs anything, so a
- * customer who redeems their link is never slowed by someone else's failures
- * at the same moment.
+ * Brute-force limits on the pivot path count FAILED attempts only, and they
+ * refuse only attempts that fail anyway: a pivot token whose ledger record is
+ * `issued` for its conversation, or a session token that matches a live
+ * session, goes through whatever the counters say. A caller tries first, and
+ * on a refusal checks `assert…Allowed` (which reads, never counts; over the
+ * limit the answer becomes `rate_limited`) and calls `recordFailure`. So one
+ * device flooding from a carrier NAT's address cannot lock the customers
+ * behind it out of their own links, and a success never costs anything.
+ * (A token that fails its signature check is refused before the store is
+ * asked: there the client network's limit is checked first.)
  *
  * Chosen limits (DEFAULT_FAILURE_LIMITS), and why:
  * - per client network, 30 failures / 10 min: a carrier-grade NAT puts

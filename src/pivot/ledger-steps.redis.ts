@@ -79,31 +79,38 @@ return {'ok', replaced, unpack(c)}
  *   client failure limit, session JSON, session TTL, audit entries...
  * Returns {'redeemed', conversation fields (CONVERSATION_FIELDS order)...} | {'rate_limited', ms left} | {'used', '1'|'0'}
  *   | {'revoked', reason} | {'conversation'} | {'locked'} | {'unknown'}.
- * Successes never touch the failure counters: they are only read, first (the
- * client network's, then the conversation's, in one MGET), so an attack
- * refuses before anything else is looked at.
+ * Successes never touch the failure counters, and a token that proves itself
+ * (its record is `issued` for this conversation) is never refused for them:
+ * they are read (the client network's, then the conversation's, in one MGET)
+ * only when the attempt is refused anyway, and then `rate_limited` is the
+ * answer. So whoever floods from a carrier NAT's address cannot lock the
+ * customers behind it out of their own links. A locked conversation answers
+ * `locked` whatever the counters say: it is not a guess (PivotLedger does not count it).
  * Counts and TTLs go to redis.call as the strings they arrived as: a Lua
  * number would be formatted back to text with printf on every call.
  */
 const REDEEM = `
-local counts = redis.call('MGET', KEYS[7], KEYS[6])
-for i = 1, 2 do
-  local failures = tonumber(counts[i])
-  if failures and failures >= tonumber(ARGV[9 - i]) then return {'rate_limited', tostring(redis.call('PTTL', KEYS[8 - i]))} end
+local function refuse(kind, detail)
+  local counts = redis.call('MGET', KEYS[7], KEYS[6])
+  for i = 1, 2 do
+    local failures = tonumber(counts[i])
+    if failures and failures >= tonumber(ARGV[9 - i]) then return {'rate_limited', tostring(redis.call('PTTL', KEYS[8 - i]))} end
+  end
+  return {kind, detail}
 end
 local c = ${READ_CONVERSATION}
-if not c[1] or c[2] == 'closed' then return {'conversation'} end
+if not c[1] or c[2] == 'closed' then return refuse('conversation', '') end
 if c[3] == 'locked' or redis.call('EXISTS', KEYS[2]) == 1 then return {'locked'} end
 local raw = redis.call('GET', KEYS[3])
-if not raw then return {'unknown'} end
+if not raw then return refuse('unknown', '') end
 local record = cjson.decode(raw)
-if record.conversationId ~= ARGV[4] then return {'unknown'} end
+if record.conversationId ~= ARGV[4] then return refuse('unknown', '') end
 if record.state == 'redeemed' then
-  if record.client == ARGV[1] then return {'used', '1'} end
-  return {'used', '0'}
+  if record.client == ARGV[1] then return refuse('used', '1') end
+  return refuse('used', '0')
 end
-if record.state == 'revoked' then return {'revoked', record.revokedReason or ''} end
-if record.state ~= 'issued' then return {'unknown'} end
+if record.state == 'revoked' then return refuse('revoked', record.revokedReason or '') end
+if record.state ~= 'issued' then return refuse('unknown', '') end
 record.state = 'redeemed'
 record.redeemedAt = ARGV[2]
 record.client = ARGV[1]

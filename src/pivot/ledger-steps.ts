@@ -134,19 +134,24 @@ export class StoreLedgerSteps implements LedgerSteps {
 
   async redeem(input: RedeemStepInput): Promise<RedeemStepResult> {
     const { conversationId } = input;
-    const limits = await Promise.all([this.rateLimits.clientDecision(input.ip), this.rateLimits.conversationDecision(conversationId)]);
-    const limited = limits.find((decision) => !decision.allowed);
-    if (limited) return { kind: 'rate_limited', retryAfterMs: limited.retryAfterMs };
     const conversation = await this.store.getConversation(conversationId);
-    if (!conversation || conversation.status === 'closed') return { kind: 'conversation' };
+    if (!conversation || conversation.status === 'closed') return this.refuse(input, { kind: 'conversation' });
     if (await this.isLocked(conversation)) return { kind: 'locked' };
 
     const { session } = input;
     const sessionKey = keys.session(session.session.id);
     await this.store.set(sessionKey, session.json, session.ttlSeconds);
     const result = await this.swap(input);
-    if (result.kind !== 'redeemed') await this.store.delete(sessionKey);
-    return result;
+    if (result.kind === 'redeemed') return result;
+    await this.store.delete(sessionKey);
+    return result.kind === 'locked' ? result : this.refuse(input, result);
+  }
+
+  /** A refusal, unless the failure limits answer first (the Lua step's rule: a token that proves itself never meets them). */
+  private async refuse(input: RedeemStepInput, refusal: RedeemStepResult): Promise<RedeemStepResult> {
+    const limits = await Promise.all([this.rateLimits.clientDecision(input.ip), this.rateLimits.conversationDecision(input.conversationId)]);
+    const limited = limits.find((decision) => !decision.allowed);
+    return limited ? { kind: 'rate_limited', retryAfterMs: limited.retryAfterMs } : refusal;
   }
 
   /** The compare-and-set of the record, then the session's set membership, the secure state (re-reading the lock) and the audit. */

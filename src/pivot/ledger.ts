@@ -85,6 +85,9 @@ export interface PivotLedgerOptions {
   atomicSteps?: 'auto' | 'store-primitives';
 }
 
+/** The refusal detail of a redeemed link reopened by the client that redeemed it. */
+const SAME_CLIENT_REOPENED = 'resume_with_session';
+
 /** The tier a redeemed pivot proves by itself (PRODUCT.md: tier 1 needs only the token). */
 const TOKEN_PROVES: Tier = 1;
 
@@ -138,7 +141,9 @@ export class PivotLedger {
       conversationId,
       jti: minted.jti,
       record: { v: 1, state: 'issued', conversationId, intent, tier, issuedAt: minted.issuedAt, expiresAt: minted.expiresAt, issuedBy: actor },
-      ttlSeconds,
+      // The record outlives the token by the verifier's clock tolerance: a token that still verifies
+      // must still find its record (else a late tap reads `token_invalid`, and a late replay raises no alarm).
+      ttlSeconds: ttlSeconds + this.tokens.clockToleranceSeconds + 1,
       actor,
       at: this.at(),
       audit: { type: 'pivot_issued', pivotId: minted.jti, intent, tier, actor, detail: { expiresAt: minted.expiresAt } },
@@ -217,7 +222,7 @@ export class PivotLedger {
         throw step.reason === 'locked' ? new GatewayError('GW_ERR_CONVERSATION_LOCKED', conversationId) : new GatewayError('GW_ERR_TOKEN_INVALID', 'revoked');
       case 'used':
         if (!step.sameClient) await this.replayAlarm(conversationId, jti, client);
-        throw new GatewayError('GW_ERR_TOKEN_USED', step.sameClient ? 'resume_with_session' : 'replayed');
+        throw new GatewayError('GW_ERR_TOKEN_USED', step.sameClient ? SAME_CLIENT_REOPENED : 'replayed');
       case 'redeemed':
         break;
     }
@@ -246,9 +251,15 @@ export class PivotLedger {
     return conversation;
   }
 
-  /** Releases a lock: the conversation's secure state goes back to `none`, and its failure count starts afresh. */
+  /**
+   * Releases a lock: the conversation's secure state goes back to `none`, and its failure count starts afresh.
+   * Unlocking a conversation that is not locked changes nothing (no audit entry, no event): a live
+   * session or an outstanding link keeps its state, and a repeated unlock is harmless.
+   */
   async unlock(conversationId: string, actor: AuditActor): Promise<Conversation> {
-    if (!(await this.store.getConversation(conversationId))) throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
+    const current = await this.store.getConversation(conversationId);
+    if (!current) throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
+    if (current.secure !== 'locked' && (await this.store.get(keys.secureLock(conversationId))) === undefined) return current;
     await this.store.delete(keys.secureLock(conversationId));
     const conversation = await this.store.updateConversation(conversationId, { secure: 'none' });
     await this.rateLimits.resetConversation(conversationId);
@@ -297,8 +308,10 @@ export class PivotLedger {
     const reason = refusalReasonOf(err);
     this.log.info({ conversationId, pivotId: jti, reason }, 'pivot refused');
     if (refusal === 'rate_limited' || refusal === 'server_error') return;
+    // Not guesses: a locked conversation, and the redeeming client reopening its own link (it is told to resume).
+    const guess = refusal !== 'conversation_locked' && !(isGatewayError(err, 'GW_ERR_TOKEN_USED') && err.detail === SAME_CLIENT_REOPENED);
     try {
-      await this.rateLimits.recordFailure({ ip: client.ip, ...(conversationId !== undefined ? { conversationId } : {}) });
+      if (guess) await this.rateLimits.recordFailure({ ip: client.ip, ...(conversationId !== undefined ? { conversationId } : {}) });
       if (conversationId === undefined) return;
       const conversation = await this.store.getConversation(conversationId);
       if (!conversation) return;

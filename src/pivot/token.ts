@@ -60,6 +60,8 @@ const JTI_PATTERN = /^[A-Za-z0-9_-]{22,64}$/;
 export class PivotTokens {
   private readonly now: () => number;
   private readonly maxTtlSeconds: number;
+  /** How long past `exp` a token still verifies: its ledger record must outlive that (PivotLedger.issue). */
+  readonly clockToleranceSeconds: number;
   /** jwtVerify's options but the clock, built once: the key set never changes after load. */
   private readonly verifyOptions: Readonly<Omit<JWTVerifyOptions, 'currentDate'>>;
   /** Bound once, not a closure per verification. */
@@ -71,6 +73,7 @@ export class PivotTokens {
   ) {
     this.now = opts.now ?? Date.now;
     this.maxTtlSeconds = opts.maxTtlSeconds ?? 3600;
+    this.clockToleranceSeconds = opts.clockToleranceSeconds ?? 5;
     this.verifyOptions = Object.freeze({
       algorithms: keys.algorithms(),
       typ: PIVOT_TOKEN_TYPE,
@@ -79,7 +82,7 @@ export class PivotTokens {
       // jose requires none of these by default: without `exp` a token would never expire, without `jti` it could not be single-use.
       requiredClaims: ['sub', 'jti', 'iat', 'exp', 'intent'],
       maxTokenAge: this.maxTtlSeconds,
-      clockTolerance: opts.clockToleranceSeconds ?? 5,
+      clockTolerance: this.clockToleranceSeconds,
     });
   }
 
