@@ -73,17 +73,24 @@ export function advisorApi(deps: AdvisorApiDeps): Router {
   const router = Router();
   const pivotBody = z.object({ intent: z.enum(deps.intents.filter((i) => i !== 'none') as [string, ...string[]]) }).strict();
 
-  router.use(async (req: Request, _res: Response, next: NextFunction) => {
+  router.use(async (req: Request, res: Response, next: NextFunction) => {
+    // RFC 6750 §3: a 401 for a bearer-protected resource names the scheme.
+    const refuse = (err: GatewayError) => {
+      res.setHeader('WWW-Authenticate', err.code === 'GW_ERR_UNAUTHENTICATED' ? 'Bearer realm="advisor-api"' : 'Bearer');
+      next(err);
+    };
     const token = bearer(req);
     if (!token) {
-      next(new GatewayError('GW_ERR_UNAUTHENTICATED'));
+      refuse(new GatewayError('GW_ERR_UNAUTHENTICATED'));
       return;
     }
     try {
       req.advisor = await deps.authenticate(token);
       next();
     } catch (err) {
-      next(err instanceof GatewayError && err.code === 'GW_ERR_STORE_UNAVAILABLE' ? err : new GatewayError('GW_ERR_UNAUTHENTICATED', 'the bearer token is invalid or expired'));
+      // An outage (IdP keys unreachable, store down) is the server's problem, answered 503: not a bad token.
+      if (err instanceof GatewayError && err.status >= 500) next(err);
+      else refuse(new GatewayError('GW_ERR_UNAUTHENTICATED', 'the bearer token is invalid or expired'));
     }
   });
   router.use(idempotency({ store: deps.store, cipher: deps.cipher, scopeOf: (req) => req.advisor?.sub ?? 'anonymous' }));

@@ -74,8 +74,15 @@ describe('advisor REST API', () => {
       expect(res.status).toBe(401);
       expect(res.headers.get('content-type')).toContain('application/problem+json');
       expect(await res.json()).toMatchObject({ status: 401, code: 'GW_ERR_UNAUTHENTICATED' });
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer\b/);
     }
     expect((await api('/conversations')).status).toBe(200);
+  });
+
+  test('a path that is not valid percent-encoding answers 400 problem JSON, never 500', async () => {
+    const res = await api('/conversations/%E0%A4%A');
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ code: 'GW_ERR_BAD_REQUEST' });
   });
 
   test('conversations: newest activity first, paged by cursor, filtered by status, with validated queries', async () => {
@@ -186,5 +193,25 @@ describe('advisor REST API', () => {
     expect(types.indexOf('pivot_issued')).toBeLessThan(types.indexOf('locked'));
     expect(JSON.stringify(audit)).not.toContain(body.url.split('#t=')[1]);
     expect(audit.next).toBeNull();
+  });
+});
+
+describe('advisor REST API while the IdP is unreachable', () => {
+  test('a well-formed token gets 503 GW_ERR_IDP_UNAVAILABLE, not 401: an outage is not a bad token', async () => {
+    // A port that was just free and is closed again: nothing answers the JWKS fetch.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const gateway = await startTestGateway({ ADVISOR_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`, ADVISOR_ISSUER: ISSUER, ADVISOR_AUDIENCE: AUDIENCE });
+    try {
+      const { privateKey } = await generateKeyPair('ES256');
+      const token = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'adv-1' }).setIssuer(ISSUER).setAudience(AUDIENCE).setSubject('advisor-7').setIssuedAt().setExpirationTime('10m').sign(privateKey);
+      const res = await fetch(`${gateway.url}/api/conversations`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ code: 'GW_ERR_IDP_UNAVAILABLE' });
+    } finally {
+      await gateway.close();
+    }
   });
 });

@@ -55,6 +55,14 @@ describe('operations endpoints and HTTP errors', () => {
     }
   });
 
+  test('a path that is not valid percent-encoding answers 400 problem JSON, never 500', async () => {
+    for (const path of ['/secure/%E0%A4%A']) {
+      const res = await fetch(`${gateway.url}${path}`);
+      expect([path, res.status]).toEqual([path, 400]);
+      expect(await res.json()).toMatchObject({ code: 'GW_ERR_BAD_REQUEST' });
+    }
+  });
+
   test('helmet headers and a strict CSP on pages', async () => {
     const res = await fetch(`${gateway.url}/secure/`);
     expect(res.status).toBe(200);
