@@ -8,6 +8,7 @@
  */
 import { config as readDotenvFile } from 'dotenv';
 import { z } from 'zod';
+import proxyaddr from 'proxy-addr';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -36,20 +37,34 @@ function integer(min: number, max: number) {
     });
 }
 
-function url(kind: 'any' | 'http') {
+const SCHEMES = { http: { schemes: ['http:', 'https:'], label: 'http(s)' }, redis: { schemes: ['redis:', 'rediss:'], label: 'redis or rediss' } } as const;
+
+/**
+ * An absolute URL of one of `kind`'s schemes, without a trailing slash.
+ * `base`: a URL other paths are appended to (PUBLIC_URL): a query or fragment would end up inside every link.
+ */
+function url(kind: keyof typeof SCHEMES, options: { base?: boolean } = {}) {
+  const { schemes, label }: { schemes: readonly string[]; label: string } = SCHEMES[kind];
   return z
     .string()
     .optional()
     .transform((raw, ctx) => {
       if (raw === undefined || raw.trim() === '') return undefined;
+      let parsed: URL | undefined;
       try {
-        const parsed = new URL(raw.trim());
-        if (kind === 'http' && parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('scheme');
-        return parsed.toString().replace(/\/$/, '');
+        parsed = new URL(raw.trim());
       } catch {
-        ctx.addIssue({ code: 'custom', message: `expected an absolute http(s) URL, got ${JSON.stringify(raw)}` });
+        parsed = undefined;
+      }
+      if (!parsed || !schemes.includes(parsed.protocol)) {
+        ctx.addIssue({ code: 'custom', message: `expected an absolute ${label} URL, got ${JSON.stringify(raw)}` });
         return z.NEVER;
       }
+      if (options.base && (parsed.search || parsed.hash)) {
+        ctx.addIssue({ code: 'custom', message: `must not have a query or fragment, got ${JSON.stringify(raw)}` });
+        return z.NEVER;
+      }
+      return parsed.toString().replace(/\/$/, '');
     });
 }
 
@@ -57,8 +72,8 @@ const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).optional(),
   PORT: integer(1, 65535),
   HOST: optionalText,
-  PUBLIC_URL: url('http'),
-  REDIS_URL: url('any'),
+  PUBLIC_URL: url('http', { base: true }),
+  REDIS_URL: url('redis'),
   DATA_ENCRYPTION_KEYS: optionalText,
   THREAD_RETENTION_DAYS: integer(1, 3650),
   TRUST_PROXY: optionalText,
@@ -155,7 +170,14 @@ function parseTrustProxy(raw: string | undefined): boolean | number | string | u
   if (raw === 'true') return true;
   if (raw === 'false') return false;
   if (/^\d+$/.test(raw)) return Number(raw);
-  return raw; // subnets or names: Express (proxy-addr) validates them when the app is built
+  // Subnets or names (loopback, linklocal, uniquelocal), comma-separated as Express reads them: checked
+  // here with Express's own parser, so a typo stops the process as a configuration error (exit 2).
+  try {
+    proxyaddr.compile(raw.split(',').map((part) => part.trim()));
+  } catch (err) {
+    throw new ConfigError([`TRUST_PROXY: ${(err as Error).message}`]);
+  }
+  return raw;
 }
 
 function parseOrigins(raw: string | undefined): string[] {
@@ -255,6 +277,14 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   const advisorIdp = group('bank-issued advisor tokens', { ADVISOR_JWKS_URL: e.ADVISOR_JWKS_URL, ADVISOR_ISSUER: e.ADVISOR_ISSUER, ADVISOR_AUDIENCE: e.ADVISOR_AUDIENCE }, () => ({ jwksUrl: e.ADVISOR_JWKS_URL!, issuer: e.ADVISOR_ISSUER!, audience: e.ADVISOR_AUDIENCE! }), problems);
   const customerIdp = group('customer step-up', { CUSTOMER_IDP_ISSUER: e.CUSTOMER_IDP_ISSUER, CUSTOMER_IDP_CLIENT_ID: e.CUSTOMER_IDP_CLIENT_ID }, () => ({ issuer: e.CUSTOMER_IDP_ISSUER!, clientId: e.CUSTOMER_IDP_CLIENT_ID!, clientSecret: e.CUSTOMER_IDP_CLIENT_SECRET, ...valueList('CUSTOMER_IDP_MFA_ACR', 'mfaAcr', e.CUSTOMER_IDP_MFA_ACR), ...valueList('CUSTOMER_IDP_MFA_AMR', 'mfaAmr', e.CUSTOMER_IDP_MFA_AMR) }), problems);
   const botFramework = e.MicrosoftAppId ? { appId: e.MicrosoftAppId, appPassword: e.MicrosoftAppPassword, appType: e.MicrosoftAppType ?? 'MultiTenant', tenantId: e.MicrosoftAppTenantId } : undefined;
+  // A secret without the settings it belongs to would be ignored in silence: the operator meant something.
+  for (const [name, value, needs] of [
+    ['CUSTOMER_IDP_CLIENT_SECRET', e.CUSTOMER_IDP_CLIENT_SECRET, customerIdp ? undefined : 'CUSTOMER_IDP_ISSUER and CUSTOMER_IDP_CLIENT_ID'],
+    ['MicrosoftAppPassword', e.MicrosoftAppPassword, botFramework ? undefined : 'MicrosoftAppId'],
+    ['MicrosoftAppTenantId', e.MicrosoftAppTenantId, botFramework ? undefined : 'MicrosoftAppId'],
+  ] as const) {
+    if (value !== undefined && needs !== undefined) problems.push(`${name}: set without ${needs}`);
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
 

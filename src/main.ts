@@ -14,15 +14,18 @@ import { createLogger } from './ops/logger';
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
 export async function runServer(env: Record<string, string | undefined> = readEnvironment()): Promise<number> {
+  const configProblem = (err: unknown): number | undefined => {
+    if (!(err instanceof ConfigError)) return undefined;
+    for (const problem of err.problems) process.stderr.write(`pivot-gateway: configuration error: ${problem}\n`);
+    return 2;
+  };
   let config: Readonly<Config>;
   try {
     config = loadConfig(env);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      for (const problem of err.problems) process.stderr.write(`pivot-gateway: configuration error: ${problem}\n`);
-      return 2;
-    }
-    throw err;
+    const code = configProblem(err);
+    if (code === undefined) throw err;
+    return code;
   }
   const logger = createLogger({ level: config.logLevel, pretty: config.env !== 'production' && process.stdout.isTTY === true });
 
@@ -30,6 +33,9 @@ export async function runServer(env: Record<string, string | undefined> = readEn
   try {
     gateway = await startGateway(config, logger);
   } catch (err) {
+    // Some settings are only checked as they are used (a JWK Set's keys, the Bot Framework pair): still a configuration error.
+    const code = configProblem(err);
+    if (code !== undefined) return code;
     logger.fatal({ err }, 'start-up failed');
     process.stderr.write(`pivot-gateway: start-up failed: ${(err as Error).message}\n`);
     return 1;

@@ -36,6 +36,13 @@ describe('config', () => {
     expect(problemsOf({ DATA_ENCRYPTION_KEYS: 'k1:c2hvcnQ=' })[0]).toBe('DATA_ENCRYPTION_KEYS: key "k1" must be 32 bytes of base64, got 5 bytes');
     expect(problemsOf({ PIVOT_SIGNING_KEYS: '{"keys":[]}' })[0]).toMatch(/^PIVOT_SIGNING_KEYS: /);
     expect(problemsOf({ ALLOWED_EMBED_ORIGINS: 'http://bank.example' })[0]).toMatch(/^ALLOWED_EMBED_ORIGINS: .* must be https/);
+    // Values that would start and then fail in use.
+    expect(problemsOf({ PUBLIC_URL: 'https://gw.example/?x=1' })[0]).toBe('PUBLIC_URL: must not have a query or fragment, got "https://gw.example/?x=1"');
+    expect(problemsOf({ PUBLIC_URL: 'https://gw.example/#top' })[0]).toMatch(/^PUBLIC_URL: must not have a query or fragment/);
+    for (const redisUrl of ['http://r:6379', 'localhost:6379']) expect(problemsOf({ REDIS_URL: redisUrl })[0]).toBe(`REDIS_URL: expected an absolute redis or rediss URL, got "${redisUrl}"`);
+    expect(problemsOf({ TRUST_PROXY: 'not a subnet!!' })[0]).toMatch(/^TRUST_PROXY: invalid IP address/);
+    expect(problemsOf({ CUSTOMER_IDP_CLIENT_SECRET: 's' })).toEqual(['CUSTOMER_IDP_CLIENT_SECRET: set without CUSTOMER_IDP_ISSUER and CUSTOMER_IDP_CLIENT_ID']);
+    expect(problemsOf({ MicrosoftAppPassword: 'p' })).toEqual(['MicrosoftAppPassword: set without MicrosoftAppId']);
   });
 
   test('production refuses to start without its required variables, naming each', () => {
@@ -64,6 +71,8 @@ describe('config', () => {
     expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
     expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
     expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8' }).trustProxy).toBe('10.0.0.0/8');
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy).toBe('loopback, 10.0.0.0/8');
+    expect(loadConfig({ REDIS_URL: 'rediss://user:pw@r.example:6380/2' }).redisUrl).toBe('rediss://user:pw@r.example:6380/2');
     expect(loadConfig({ DATA_ENCRYPTION_KEYS: `${key('new')},${key('old')}` }).dataKeys?.map((k) => k.id)).toEqual(['new', 'old']);
   });
 });

@@ -21,6 +21,12 @@ describe('the gateway process', () => {
     expect(result.stderr.trim()).toBe('pivot-gateway: configuration error: PORT: expected an integer 1-65535, got "abc"');
   });
 
+  test('settings only checked as the gateway is built (a JWK Set without a private key) also exit 2 with one line', () => {
+    const result = runToExit({ PIVOT_SIGNING_KEYS: '{"keys":[{"kty":"oct","k":"abc"}]}' });
+    expect(result.status).toBe(2);
+    expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^pivot-gateway: configuration error: PIVOT_SIGNING_KEYS: /)]);
+  });
+
   test('NODE_ENV=production without its required variables exits 2 naming each one', () => {
     const result = runToExit({ NODE_ENV: 'production' });
     expect(result.status).toBe(2);
