@@ -73,7 +73,7 @@ export interface SecureNamespaceDeps {
   store: Store;
   events: ConversationEvents;
   ledger: Pick<PivotLedger, 'redeem'>;
-  sessions: Pick<SecureSessions, 'resume' | 'touch' | 'get'>;
+  sessions: Pick<SecureSessions, 'resume' | 'touch'>;
   metrics?: Metrics;
   /** Card numbers → last four, also in the secure channel (the gateway is not a card vault). */
   maskPans?: (text: string) => string;
@@ -82,6 +82,7 @@ export interface SecureNamespaceDeps {
   stepUp?: (session: { sessionId: string; conversationId: string; tier: number }) => Promise<StepUpPayload | undefined>;
   /** Consent (tier 3), Messenger binding and the identity assertion (identity module). */
   identity?: SecureIdentityHooks;
+  /** Default 30 s: well under the shortest idle lifetime (SESSION_IDLE_SECONDS >= 60), so a connected page never idles out. */
   sweepIntervalMs?: number;
   socketEventLimit?: { events: number; windowMs: number };
   sessionMessageLimit?: { points: number; durationSeconds: number };
@@ -99,7 +100,7 @@ export interface SecureNamespaceHandle {
   hasLiveCustomer(conversationId: string): Promise<boolean>;
   /** True when a customer socket of the conversation is connected on THIS node. */
   hasLocalCustomer(conversationId: string): boolean;
-  /** Disconnects this node's sockets whose session expired or was revoked. */
+  /** Renews the sessions of this node's connected sockets; disconnects those whose session expired or was revoked. */
   sweep(): Promise<void>;
   close(): void;
 }
@@ -285,15 +286,23 @@ export function registerSecureNamespace(nsp: SecureNamespace, deps: SecureNamesp
     }
   }
 
+  /**
+   * A connected page is a session in use, not an idle one: each sweep renews the
+   * idle lifetime of every session with a socket here, so a customer who waits
+   * with the chat open (an advisor may take a while) still gets the reply on the
+   * secure channel, never on the public one. Idle means: no page connected and no
+   * message. A session that expired or was revoked anyway is disconnected.
+   */
   async function sweep(): Promise<void> {
     const sockets = [...nsp.sockets.values()];
     for (let i = 0; i < sockets.length; i += 100) {
       await Promise.all(
         sockets.slice(i, i + 100).map(async (socket) => {
           try {
-            if (!(await deps.sessions.get(socket.data.sessionId))) socket.disconnect(true);
-          } catch {
-            // store unavailable: try again next sweep
+            await deps.sessions.touch(socket.data.sessionId);
+          } catch (err) {
+            if (isGatewayError(err, 'GW_ERR_SESSION_INVALID')) socket.disconnect(true);
+            // anything else: the store is unavailable; try again next sweep
           }
         }),
       );

@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { clientAddressOf, originAllowed, trustFunctionOf } from '../../src/chat/io';
 import { keys } from '../../src/store/keys';
+import type { RedisStore } from '../../src/store/redis.store';
 import { connectCustomer, seedConversation, send, SMS_THREAD, startChatNode, until } from '../support/chat-harness';
 
 function request(headers: Record<string, string>, remoteAddress = '10.0.0.5'): IncomingMessage {
@@ -52,6 +53,32 @@ describe('socket server lifecycle', () => {
       const sessionId = [...node.sockets.io.of('/secure').sockets.values()][0]!.data.sessionId;
       await node.store.delete(keys.session(sessionId)); // what the idle TTL does
       await until(() => c.disconnects.includes('io server disconnect'), 'sweep disconnect');
+    } finally {
+      await node.close();
+    }
+  });
+
+  test('a connected page keeps its session alive: the sweep renews it, and an advisor reply stays on the secure channel', async () => {
+    const node = await startChatNode({ redisUrl: process.env.TEST_REDIS_URL!, socketOptions: { sweepIntervalMs: 50 } });
+    try {
+      const { conversation } = await seedConversation(node.store, SMS_THREAD);
+      const pivot = await node.ledger.issue(conversation.id, 'view_account', { kind: 'bot' });
+      const c = await connectCustomer(node, { pivotToken: pivot.token });
+      const sessionKey = keys.session([...node.sockets.io.of('/secure').sockets.values()][0]!.data.sessionId);
+      const redis = (node.store as RedisStore).redis;
+      // The customer waits without typing until the session is seconds from idling out.
+      await redis.expire(sessionKey, 3);
+      const deadline = Date.now() + 5000;
+      let ttl = await redis.ttl(sessionKey);
+      while (ttl <= 3 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        ttl = await redis.ttl(sessionKey);
+      }
+      expect(ttl).toBeGreaterThan(60); // renewed to the full idle lifetime, well before it ran out
+      const reply = await node.replies.deliverAdvisorReply(conversation.id, 'Thanks for waiting', { sub: 'advisor-w' });
+      expect(reply.channel).toBe('secure');
+      await until(() => c.live.length === 1, 'reply on the open page');
+      expect(c.disconnects).toEqual([]);
     } finally {
       await node.close();
     }
