@@ -104,6 +104,12 @@ export function registerAdvisorNamespace(nsp: AdvisorNamespace, deps: AdvisorNam
         next(new Error('rate_limited'));
         return;
       }
+      if (typeof ack === 'function' && packet.length !== 3) {
+        // Every event of the contract is (payload, ack): a missing payload or an extra argument is refused through the ack.
+        answer({ ok: false, error: 'invalid_request' });
+        next(new Error('malformed_event'));
+        return;
+      }
       next();
     });
 

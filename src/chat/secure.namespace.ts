@@ -191,6 +191,12 @@ export function registerSecureNamespace(nsp: SecureNamespace, deps: SecureNamesp
         next(new Error('rate_limited'));
         return;
       }
+      if (typeof ack === 'function' && packet.length !== 3) {
+        // Every event of the contract is (payload, ack): a missing payload or an extra argument is refused through the ack, never left hanging.
+        (ack as (r: { ok: false; error: string }) => void)({ ok: false, error: event === 'message' ? 'invalid_message' : 'invalid_request' });
+        next(new Error('malformed_event'));
+        return;
+      }
       next();
     });
 

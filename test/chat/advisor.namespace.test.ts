@@ -102,6 +102,8 @@ describe('/advisor namespace', () => {
       expect(await ask({ conversationId: '00000000-0000-4000-8000-000000000000' })).toEqual({ ok: false, error: 'not_found' });
       const raw = advisor.socket as unknown as { timeout(ms: number): { emitWithAck(event: string, ...args: unknown[]): Promise<unknown> } };
       expect(await raw.timeout(5000).emitWithAck('message', { text: 'advisors send through the REST API' })).toEqual({ ok: false, error: 'invalid_request' });
+      expect(await raw.timeout(5000).emitWithAck('watch')).toEqual({ ok: false, error: 'invalid_request' });
+      expect(await raw.timeout(5000).emitWithAck('unwatch', { conversationId: '00000000-0000-4000-8000-000000000000' }, 'extra')).toEqual({ ok: false, error: 'invalid_request' });
       expect(advisor.socket.connected).toBe(true);
     } finally {
       advisor.socket.disconnect();

@@ -152,6 +152,10 @@ describe('/secure namespace', () => {
     expect(await raw.timeout(5000).emitWithAck('message', 'just a string')).toEqual({ ok: false, error: 'invalid_message' });
     expect(await raw.timeout(5000).emitWithAck('message', null)).toEqual({ ok: false, error: 'invalid_message' });
     expect(await raw.timeout(5000).emitWithAck('history', {})).toEqual({ ok: false, error: 'invalid_message' });
+    // Wrong arity: no payload, or an extra argument before the ack. Answered, never left hanging.
+    expect(await raw.timeout(5000).emitWithAck('message')).toEqual({ ok: false, error: 'invalid_message' });
+    expect(await raw.timeout(5000).emitWithAck('message', { text: 'hi', clientMessageId: 'abcdefgh-extra' }, 'extra')).toEqual({ ok: false, error: 'invalid_message' });
+    expect(await raw.timeout(5000).emitWithAck('consent')).toEqual({ ok: false, error: 'invalid_request' });
     raw.emit('message', { text: 'no ack', clientMessageId: 'abcdefgh-no-ack' }); // ignored: the contract's message has an ack
     expect(c.socket.connected).toBe(true);
     expect((await send(c.socket, 'still here')).ok).toBe(true);
