@@ -173,7 +173,7 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
   // The bot runs as the durable `inbound` job: a crash after the webhook's acknowledgement loses nothing.
   const bot = new PivotBot({
     classify: async (text) => (await classifier).classify(text),
-    hasValidInvite: (conversationId) => ledger.hasValidInvite(conversationId),
+    validInviteTier: async (conversationId) => (await ledger.validInvite(conversationId))?.tier,
     currentInviteIntent: async (conversationId) => {
       const jti = await store.get(storeKeys.currentPivot(conversationId));
       return jti === undefined ? undefined : (await ledger.record(conversationId, jti))?.intent;

@@ -27,7 +27,7 @@
 import { ActivityHandler, ActivityTypes, CardFactory, type TurnContext } from 'botbuilder';
 import { isGatewayError } from '../errors';
 import type { Conversation } from '../messages';
-import type { PivotIntent } from '../pivot/policy';
+import type { PivotIntent, Tier } from '../pivot/policy';
 import { tierOf } from '../pivot/policy';
 import { MASKED_IBAN_PATTERN, MASKED_PAN_PATTERN, REMOVED_MARKER } from './redact';
 import { CONTINUE_SECURELY, languageOf, replies, type ReplyLanguage } from './replies';
@@ -41,8 +41,8 @@ export interface Classification {
 
 export interface PivotBotDeps {
   classify: (text: string) => Promise<Classification> | Classification;
-  /** An unredeemed, unexpired pivot exists for this conversation. */
-  hasValidInvite: (conversationId: string) => Promise<boolean>;
+  /** The tier of the conversation's unredeemed, unexpired invite, if it has one. */
+  validInviteTier: (conversationId: string) => Promise<Tier | undefined>;
   /** The intent of the conversation's newest invite while its record lives (redeemed or not). */
   currentInviteIntent: (conversationId: string) => Promise<PivotIntent | undefined>;
   /** Mints a pivot (revoking an older unredeemed one) and returns its link. */
@@ -80,7 +80,10 @@ export class PivotBot extends ActivityHandler {
   }
 
   private async invite(context: TurnContext, conversation: Conversation, intent: Exclude<PivotIntent, 'none'>, lang: ReplyLanguage, askedForNewLink: boolean): Promise<void> {
-    if (!askedForNewLink && (await this.deps.hasValidInvite(conversation.id))) {
+    // One invite at a time, unless the customer asks for a new link or now wants something the outstanding
+    // link does not cover: a session opened from a lower-tier link would never be asked for the step-up this needs.
+    const outstanding = askedForNewLink ? undefined : await this.deps.validInviteTier(conversation.id);
+    if (outstanding !== undefined && outstanding >= tierOf(intent)) {
       await context.sendActivity(replies.inviteStillValid(lang));
       return;
     }

@@ -276,12 +276,16 @@ export class PivotLedger {
     return (await this.primitives.revoke(conversationId, current, reason, this.at(), actor)) ? current : undefined;
   }
 
-  /** True while an unredeemed, unrevoked, unexpired pivot exists (the bot's one-invite-at-a-time rule). */
-  async hasValidInvite(conversationId: string): Promise<boolean> {
+  /** The conversation's unredeemed, unrevoked, unexpired pivot, if any (the bot's one-invite-at-a-time rule). */
+  async validInvite(conversationId: string): Promise<PivotRecord | undefined> {
     const current = await this.store.get(keys.currentPivot(conversationId));
-    if (current === undefined) return false;
+    if (current === undefined) return undefined;
     const record = await this.record(conversationId, current);
-    return record?.state === 'issued' && Date.parse(record.expiresAt) > this.now();
+    return record?.state === 'issued' && Date.parse(record.expiresAt) > this.now() ? record : undefined;
+  }
+
+  async hasValidInvite(conversationId: string): Promise<boolean> {
+    return (await this.validInvite(conversationId)) !== undefined;
   }
 
   /** A ledger record, for the advisor API and tests. */

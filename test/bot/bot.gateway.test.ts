@@ -251,6 +251,25 @@ describe('the single-invite rule', () => {
     expect((await gateway.services.ledger.record(conversationId, firstJti))?.state).toBe('revoked');
     expect(await refusalOf(NODE, { pivotToken: tokenOf(first!) }, CLIENT)).toBe('token_invalid');
   });
+
+  it('a request that needs a higher tier than the outstanding invite gets a new invite for it, not "still valid"', async () => {
+    const from = newCustomer();
+    await say(from, 'what is my balance');
+    const [balance] = await invitesOn(from);
+    expect(decodeJwt(tokenOf(balance!)).intent).toBe('view_account');
+    const conversationId = await conversationIdOf(from);
+
+    await say(from, 'I want to transfer $500 to my brother');
+    const invites = await invitesOn(from);
+    expect(invites).toHaveLength(2);
+    expect(decodeJwt(tokenOf(invites[1]!)).intent).toBe('transfer_funds');
+    expect((await gateway.services.ledger.record(conversationId, decodeJwt(tokenOf(balance!)).jti!))?.state).toBe('revoked');
+
+    // And back down: the tier-4 link covers a balance question, so that one is "still valid".
+    await say(from, 'what is my balance');
+    expect(await invitesOn(from)).toHaveLength(2);
+    expect((await phone(from)).at(-1)).toMatchObject({ kind: 'text', text: replies.inviteStillValid('en') });
+  });
 });
 
 // --- lost device ------------------------------------------------------------------------
