@@ -49,7 +49,7 @@ import { sandboxRouter } from './pages/sandbox.route';
 import { jwksRouter } from './pivot/jwks.route';
 import { SigningKeys } from './pivot/keys';
 import { PivotLedger } from './pivot/ledger';
-import { isPivotIntent } from './pivot/policy';
+import { highestIntent, isPivotIntent, type PivotIntent } from './pivot/policy';
 import { PivotTokens } from './pivot/token';
 import { createStore } from './store/create-store';
 import { keys as storeKeys } from './store/keys';
@@ -138,6 +138,12 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
     return { id: message.id };
   }
 
+  /** The intent of the conversation's newest pivot while its record lives (redeemed or not). */
+  async function currentInviteIntent(conversationId: string): Promise<PivotIntent | undefined> {
+    const jti = await store.get(storeKeys.currentPivot(conversationId));
+    return jti === undefined ? undefined : (await ledger.record(conversationId, jti))?.intent;
+  }
+
   async function pivotAndInvite(conversation: Conversation, intent: string, issuedBy: { kind: 'advisor' | 'bot'; id?: string }, reason?: string) {
     if (!isPivotIntent(intent) || intent === 'none') throw new GatewayError('GW_ERR_VALIDATION', `intent: not a sensitive intent: ${JSON.stringify(intent)}`);
     const pivot = await ledger.issue(conversation.id, intent, issuedBy);
@@ -166,7 +172,10 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
     hasConnector: (channel) => connectors.has(channel),
     sendPublic: (conversation, messageId) => outbox.sendText(conversation.id, messageId),
     nudge: async (conversation) => {
-      await pivotAndInvite(conversation, 'view_account', { kind: 'advisor' }, NUDGE_TEXT);
+      // The fresh link asks for what the conversation already needed (its live sessions, its newest link), never less:
+      // a nudge must not turn a transfer's chat into a tier-1 session that skips its step-up.
+      const needed = highestIntent([...(await sessions.live(conversation.id)).map((session) => session.intent), await currentInviteIntent(conversation.id)]);
+      await pivotAndInvite(conversation, needed === undefined || needed === 'none' ? 'view_account' : needed, { kind: 'advisor' }, NUDGE_TEXT);
     },
   });
 
@@ -174,10 +183,7 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
   const bot = new PivotBot({
     classify: async (text) => (await classifier).classify(text),
     validInviteTier: async (conversationId) => (await ledger.validInvite(conversationId))?.tier,
-    currentInviteIntent: async (conversationId) => {
-      const jti = await store.get(storeKeys.currentPivot(conversationId));
-      return jti === undefined ? undefined : (await ledger.record(conversationId, jti))?.intent;
-    },
+    currentInviteIntent,
     issuePivot: (conversation, intent) => ledger.issue(conversation.id, intent, { kind: 'bot' }),
     lostDevice: async (conversation) => {
       const ids = await store.conversationIdsOfUser(conversation.externalUserId);

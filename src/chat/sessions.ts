@@ -283,12 +283,17 @@ export class SecureSessions {
    * (Store.appendIfSecure): keep the two rules alike.
    */
   async activeCount(conversationId: string): Promise<number> {
+    return (await this.live(conversationId)).length;
+  }
+
+  /** The conversation's live sessions (same pruning as activeCount). */
+  async live(conversationId: string): Promise<SecureSession[]> {
     const setKey = keys.conversationSessions(conversationId);
     const ids = await this.store.setMembers(setKey);
     // Read together: one pipelined round trip, however many sessions the conversation had.
-    const live = await Promise.all(ids.map(async (id) => (await this.store.get(keys.session(id))) !== undefined));
-    await Promise.all(ids.filter((_, i) => !live[i]).map((id) => this.store.removeFromSet(setKey, id)));
-    return live.filter(Boolean).length;
+    const raw = await Promise.all(ids.map((id) => this.store.get(keys.session(id))));
+    await Promise.all(ids.filter((_, i) => raw[i] === undefined).map((id) => this.store.removeFromSet(setKey, id)));
+    return raw.filter((json): json is string => json !== undefined).map((json) => JSON.parse(json) as SecureSession);
   }
 
   /** Read, change, compare-and-set; retried when another node touched it in between. */

@@ -38,6 +38,13 @@ export function tierOf(intent: PivotIntent): Tier {
   return TIER_OF[intent];
 }
 
+/** The intent with the highest tier (the first of equals), or undefined for none. @example highestIntent(['view_account', 'trade']) === 'trade' */
+export function highestIntent(intents: ReadonlyArray<PivotIntent | undefined>): PivotIntent | undefined {
+  let best: PivotIntent | undefined;
+  for (const intent of intents) if (intent !== undefined && (best === undefined || tierOf(intent) > tierOf(best))) best = intent;
+  return best;
+}
+
 /**
  * What a secure session must have proven before a conversation at this tier
  * may go on. Cumulative by construction where PRODUCT.md says so (tier 3 is

@@ -15,6 +15,7 @@ import { decodeJwt } from 'jose';
 import { Redis } from 'ioredis';
 import type { SandboxItem } from '../../connectors/sandbox/sandbox.connector';
 import { replies } from '../../src/bot/replies';
+import { NUDGE_TEXT } from '../../src/chat/delivery';
 import { sessionIdOf } from '../../src/chat/sessions';
 import { loadConfig } from '../../src/config';
 import { startGateway, type Gateway } from '../../src/gateway';
@@ -269,6 +270,30 @@ describe('the single-invite rule', () => {
     await say(from, 'what is my balance');
     expect(await invitesOn(from)).toHaveLength(2);
     expect((await phone(from)).at(-1)).toMatchObject({ kind: 'text', text: replies.inviteStillValid('en') });
+  });
+});
+
+// --- the nudge ---------------------------------------------------------------------------
+
+describe('the nudge', () => {
+  it('an advisor reply while the customer is away stays secure; the phone gets only the nudge text and a fresh link asking for what the chat needed', async () => {
+    const from = newCustomer();
+    await say(from, 'I want to transfer $500 to my brother');
+    const [invite] = await invitesOn(from);
+    const conversationId = await conversationIdOf(from);
+    const customer = await connectCustomer(NODE, { pivotToken: tokenOf(invite!) }, CLIENT);
+    customer.socket.disconnect(); // the session stays resumable; the page is gone
+    await eventually(() => gateway.services.sockets.customerPresence(conversationId) !== 'local' || undefined, 'the server to see the page go');
+
+    const secret = 'Your replacement card ending 4417 ships today';
+    const reply = await gateway.services.replies.deliverAdvisorReply(conversationId, secret, { sub: 'advisor-n', name: 'Nia' });
+    expect(reply.channel).toBe('secure');
+    const nudge = await eventually(async () => (await invitesOn(from))[1], 'the nudge');
+    expect(nudge.text).toBe(NUDGE_TEXT);
+    const fresh = decodeJwt(tokenOf(nudge));
+    expect(fresh.intent).toBe('transfer_funds'); // not a tier-1 link that would skip the transfer's step-up
+    expect(fresh.jti).not.toBe(decodeJwt(tokenOf(invite!)).jti);
+    expect(JSON.stringify(await phone(from))).not.toContain('4417');
   });
 });
 
