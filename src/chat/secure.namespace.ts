@@ -145,7 +145,9 @@ export function registerSecureNamespace(nsp: SecureNamespace, deps: SecureNamesp
         socket.data = { sessionId: session.id, conversationId: session.conversationId, tier: session.tier, expiresAt: session.expiresAt, ...(lastMessageId ? { lastMessageId } : {}) };
         tokens.set(socket, auth.sessionToken);
       } else if (typeof auth.pivotToken === 'string') {
-        const redeemed = await deps.ledger.redeem(auth.pivotToken, client);
+        // The token alone decides the conversation: a handshake that also names one must name the token's own
+        // (else token_invalid, and the token is not spent).
+        const redeemed = await deps.ledger.redeem(auth.pivotToken, client, auth.conversationId === undefined ? {} : { expectedConversationId: String(auth.conversationId) });
         const session = redeemed.session.session;
         socket.data = { sessionId: session.id, conversationId: session.conversationId, tier: session.tier, expiresAt: session.expiresAt };
         tokens.set(socket, redeemed.session.sessionToken);

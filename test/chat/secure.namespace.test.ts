@@ -198,6 +198,17 @@ describe('/secure namespace', () => {
       expect(await refusalOf(node, {})).toBe('token_invalid');
     });
 
+    test('token_invalid: a handshake that names another conversation than the token\'s; the token is not spent', async () => {
+      const { conversation } = await seedConversation(node.store);
+      const { conversation: other } = await seedConversation(node.store);
+      const pivot = await node.ledger.issue(conversation.id, 'view_account', { kind: 'bot' });
+      expect(await refusalOf(node, { pivotToken: pivot.token, conversationId: other.id })).toBe('token_invalid');
+      expect(await refusalOf(node, { pivotToken: pivot.token, conversationId: 42 })).toBe('token_invalid');
+      const c = await connectCustomer(node, { pivotToken: pivot.token, conversationId: conversation.id });
+      open.push(c);
+      expect(c.sessions[0]).toMatchObject({ conversationId: conversation.id });
+    });
+
     test('token_expired', async () => {
       const { conversation } = await seedConversation(node.store);
       const jwks = await generateJwkSet('EdDSA');
