@@ -17,7 +17,7 @@ import type { Connector } from '../connectors/connector';
 import { advisorApi, type Advisor } from './advisor/api';
 import { AdvisorAuth, advisorAuthOptions } from './advisor/auth';
 import { createHttpApp, type MountedRouter } from './app';
-import { AuditTrail } from './audit/audit-trail';
+import { AuditTrail, type AuditClient } from './audit/audit-trail';
 import { GatewayBotAdapter } from './bot/gateway-adapter';
 import { IntentClassifier, INTENTS } from './bot/intents';
 import { PivotBot } from './bot/pivot-bot';
@@ -144,10 +144,10 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
     return jti === undefined ? undefined : (await ledger.record(conversationId, jti))?.intent;
   }
 
-  async function pivotAndInvite(conversation: Conversation, intent: string, issuedBy: { kind: 'advisor' | 'bot'; id?: string }, reason?: string) {
+  async function pivotAndInvite(conversation: Conversation, intent: string, issuedBy: { kind: 'advisor' | 'bot'; id?: string }, options: { reason?: string; client?: AuditClient } = {}) {
     if (!isPivotIntent(intent) || intent === 'none') throw new GatewayError('GW_ERR_VALIDATION', `intent: not a sensitive intent: ${JSON.stringify(intent)}`);
-    const pivot = await ledger.issue(conversation.id, intent, issuedBy);
-    await deliverInvite(conversation, pivot.url, reason ?? botReplies.why(intent, 'en'), issuedBy.kind);
+    const pivot = await ledger.issue(conversation.id, intent, issuedBy, options.client);
+    await deliverInvite(conversation, pivot.url, options.reason ?? botReplies.why(intent, 'en'), issuedBy.kind);
     return pivot;
   }
 
@@ -175,7 +175,7 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
       // The fresh link asks for what the conversation already needed (its live sessions, its newest link), never less:
       // a nudge must not turn a transfer's chat into a tier-1 session that skips its step-up.
       const needed = highestIntent([...(await sessions.live(conversation.id)).map((session) => session.intent), await currentInviteIntent(conversation.id)]);
-      await pivotAndInvite(conversation, needed === undefined || needed === 'none' ? 'view_account' : needed, { kind: 'advisor' }, NUDGE_TEXT);
+      await pivotAndInvite(conversation, needed === undefined || needed === 'none' ? 'view_account' : needed, { kind: 'advisor' }, { reason: NUDGE_TEXT });
     },
   });
 
@@ -239,17 +239,17 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
         intents: INTENTS,
         authenticate: (token) => advisorAuth.verify(token),
         reply: (conversation, text, advisor) => replies.reply(conversation, text, advisor),
-        pivot: async (conversation, intent, advisor) => {
-          const pivot = await pivotAndInvite(conversation, intent, advisorOf(advisor));
+        pivot: async (conversation, intent, advisor, client) => {
+          const pivot = await pivotAndInvite(conversation, intent, advisorOf(advisor), { client });
           return { pivotId: pivot.pivotId, url: pivot.url, expiresAt: pivot.expiresAt };
         },
-        lock: (conversation, advisor) => ledger.lock(conversation.id, advisorOf(advisor), 'advisor_locked'),
-        unlock: (conversation, advisor) => ledger.unlock(conversation.id, advisorOf(advisor)),
-        close: async (conversation, advisor) => {
+        lock: (conversation, advisor, client) => ledger.lock(conversation.id, advisorOf(advisor), 'advisor_locked', client),
+        unlock: (conversation, advisor, client) => ledger.unlock(conversation.id, advisorOf(advisor), client),
+        close: async (conversation, advisor, client) => {
           await ledger.revokeOutstanding(conversation.id, 'closed', advisorOf(advisor));
           await sessions.revokeAll(conversation.id, 'revoked');
           const closed = await store.updateConversation(conversation.id, { status: 'closed' });
-          await audit.record(conversation.id, { type: 'closed', actor: advisorOf(advisor) });
+          await audit.record(conversation.id, { type: 'closed', actor: advisorOf(advisor), client });
           events.publish({ conversation: closed, event: 'closed' });
           return closed;
         },

@@ -9,6 +9,7 @@
  */
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
+import type { AuditClient } from '../audit/audit-trail';
 import { GatewayError } from '../errors';
 import type { Conversation, Message } from '../messages';
 import type { Store } from '../store/store';
@@ -29,10 +30,11 @@ export interface AdvisorApiDeps {
   /** Appends an advisor reply and routes it (secure channel or public platform, guard rail included). */
   reply: (conversation: Conversation, text: string, advisor: Advisor) => Promise<Message>;
   /** Mints a pivot for the conversation and sends its native invite. */
-  pivot: (conversation: Conversation, intent: string, advisor: Advisor) => Promise<{ pivotId: string; url: string; expiresAt: string }>;
-  lock: (conversation: Conversation, advisor: Advisor) => Promise<Conversation>;
-  unlock: (conversation: Conversation, advisor: Advisor) => Promise<Conversation>;
-  close: (conversation: Conversation, advisor: Advisor) => Promise<Conversation>;
+  pivot: (conversation: Conversation, intent: string, advisor: Advisor, client: AuditClient) => Promise<{ pivotId: string; url: string; expiresAt: string }>;
+  /** `client`: where the advisor's request came from, for the audit trail. */
+  lock: (conversation: Conversation, advisor: Advisor, client: AuditClient) => Promise<Conversation>;
+  unlock: (conversation: Conversation, advisor: Advisor, client: AuditClient) => Promise<Conversation>;
+  close: (conversation: Conversation, advisor: Advisor, client: AuditClient) => Promise<Conversation>;
   audit: (conversationId: string, after: string | undefined, limit: number) => Promise<{ items: unknown[]; next: string | null }>;
   /** Extra read-only views (e.g. the identity a conversation is linked to). */
   describe?: (conversation: Conversation) => Promise<Record<string, unknown>>;
@@ -102,6 +104,8 @@ export function advisorApi(deps: AdvisorApiDeps): Router {
     return conversation;
   }
   const advisorOf = (req: Request): Advisor => req.advisor!;
+  /** The advisor's address as Express computes it (TRUST_PROXY) and user agent: audited with what they change. */
+  const clientOf = (req: Request): AuditClient => ({ ip: req.ip ?? '', userAgent: (req.get('user-agent') ?? '').slice(0, 256) });
 
   router.get('/conversations', async (req, res) => {
     const query = parse(listQuery, req.query, 'query');
@@ -134,14 +138,14 @@ export function advisorApi(deps: AdvisorApiDeps): Router {
     const body = parse(pivotBody, req.body, 'body');
     const conversation = await conversationOf(req);
     if (conversation.status === 'closed') throw new GatewayError('GW_ERR_CONVERSATION_CLOSED');
-    res.status(201).json(await deps.pivot(conversation, body.intent, advisorOf(req)));
+    res.status(201).json(await deps.pivot(conversation, body.intent, advisorOf(req), clientOf(req)));
   });
 
   for (const action of ['lock', 'unlock', 'close'] as const) {
     router.post(`/conversations/:id/${action}`, async (req, res) => {
       parse(noBody, req.body && Object.keys(req.body as object).length === 0 ? undefined : req.body, 'body');
       const conversation = await conversationOf(req);
-      res.json(await deps[action](conversation, advisorOf(req)));
+      res.json(await deps[action](conversation, advisorOf(req), clientOf(req)));
     });
   }
 

@@ -131,7 +131,7 @@ export class PivotLedger {
    * @throws GatewayError GW_ERR_CONVERSATION_NOT_FOUND, GW_ERR_CONVERSATION_CLOSED, GW_ERR_CONVERSATION_LOCKED, GW_ERR_VALIDATION
    * @example const { url } = await ledger.issue(conversation.id, 'transfer_funds', { kind: 'advisor', id: advisor.sub });
    */
-  async issue(conversationId: string, intent: PivotIntent, issuedBy: PivotIssuer): Promise<IssuedPivot> {
+  async issue(conversationId: string, intent: PivotIntent, issuedBy: PivotIssuer, client?: AuditClient): Promise<IssuedPivot> {
     if (!isPivotIntent(intent)) throw new GatewayError('GW_ERR_VALIDATION', `unknown intent ${JSON.stringify(intent)}`);
     const tier = tierOf(intent);
     const ttlSeconds = pivotTtlSeconds(intent, this.opts.maxTtlSeconds);
@@ -146,7 +146,7 @@ export class PivotLedger {
       ttlSeconds: ttlSeconds + this.tokens.clockToleranceSeconds + 1,
       actor,
       at: this.at(),
-      audit: { type: 'pivot_issued', pivotId: minted.jti, intent, tier, actor, detail: { expiresAt: minted.expiresAt } },
+      audit: { type: 'pivot_issued', pivotId: minted.jti, intent, tier, actor, ...(client ? { client: { ...client } } : {}), detail: { expiresAt: minted.expiresAt } },
     });
     if (result.kind !== 'ok') {
       const code = result.kind === 'missing' ? 'GW_ERR_CONVERSATION_NOT_FOUND' : result.kind === 'closed' ? 'GW_ERR_CONVERSATION_CLOSED' : 'GW_ERR_CONVERSATION_LOCKED';
@@ -238,14 +238,14 @@ export class PivotLedger {
    * outstanding pivots are revoked, live sessions end, new pivots and
    * redemptions are refused with `conversation_locked`.
    */
-  async lock(conversationId: string, actor: AuditActor, reason: string): Promise<Conversation> {
+  async lock(conversationId: string, actor: AuditActor, reason: string, client?: AuditClient): Promise<Conversation> {
     if (!(await this.store.getConversation(conversationId))) throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
     // The lock key first: every concurrent writer of `secure` checks it atomically or re-reads it after writing.
     await this.store.set(keys.secureLock(conversationId), JSON.stringify({ at: this.at(), actor, reason }), this.lockTtlSeconds);
     await this.revokeOutstanding(conversationId, 'locked', actor);
     const conversation = await this.store.updateConversation(conversationId, { secure: 'locked' });
     const ended = await this.sessions.revokeAll(conversationId, 'locked');
-    await this.audit.record(conversationId, { type: 'locked', actor: { ...actor }, reason, detail: { sessionsEnded: ended.length } });
+    await this.audit.record(conversationId, { type: 'locked', actor: { ...actor }, reason, ...(client ? { client: { ...client } } : {}), detail: { sessionsEnded: ended.length } });
     this.events.publish({ conversation, event: 'locked', reason });
     this.log.warn({ conversationId, reason, by: actor.kind, sessionsEnded: ended.length }, 'secure channel locked');
     return conversation;
@@ -256,14 +256,14 @@ export class PivotLedger {
    * Unlocking a conversation that is not locked changes nothing (no audit entry, no event): a live
    * session or an outstanding link keeps its state, and a repeated unlock is harmless.
    */
-  async unlock(conversationId: string, actor: AuditActor): Promise<Conversation> {
+  async unlock(conversationId: string, actor: AuditActor, client?: AuditClient): Promise<Conversation> {
     const current = await this.store.getConversation(conversationId);
     if (!current) throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
     if (current.secure !== 'locked' && (await this.store.get(keys.secureLock(conversationId))) === undefined) return current;
     await this.store.delete(keys.secureLock(conversationId));
     const conversation = await this.store.updateConversation(conversationId, { secure: 'none' });
     await this.rateLimits.resetConversation(conversationId);
-    await this.audit.record(conversationId, { type: 'unlocked', actor: { ...actor } });
+    await this.audit.record(conversationId, { type: 'unlocked', actor: { ...actor }, ...(client ? { client: { ...client } } : {}) });
     this.events.publish({ conversation, event: 'unlocked' });
     this.log.info({ conversationId, by: actor.kind }, 'secure channel unlocked');
     return conversation;

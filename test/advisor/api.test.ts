@@ -188,6 +188,10 @@ describe('advisor REST API', () => {
     expect(await late.json()).toMatchObject({ code: 'GW_ERR_CONVERSATION_CLOSED' });
 
     const audit = await (await api(`/conversations/${conversation.id}/audit`)).json();
+    // What an advisor changed is audited with where the request came from.
+    for (const type of ['pivot_issued', 'locked', 'unlocked', 'closed']) {
+      expect(audit.items.find((e: { type: string }) => e.type === type)).toMatchObject({ actor: { kind: 'advisor', id: 'advisor-7' }, client: { ip: expect.stringMatching(/127\.0\.0\.1/), userAgent: expect.any(String) } });
+    }
     const types = audit.items.map((e: { type: string }) => e.type);
     expect(types).toEqual(expect.arrayContaining(['pivot_issued', 'locked', 'unlocked', 'closed']));
     expect(types.indexOf('pivot_issued')).toBeLessThan(types.indexOf('locked'));
