@@ -11,7 +11,9 @@ import express, { type Express, type Router } from 'express';
 import helmet from 'helmet';
 import type { Config } from './config';
 import { errorHandler, notFoundHandler } from './http-errors';
+import { httpMetrics } from './ops/http-metrics';
 import type { Logger } from './ops/logger';
+import type { Metrics } from './ops/metrics';
 
 export interface MountedRouter {
   path: string;
@@ -27,6 +29,8 @@ export interface HttpAppParts {
   webhooks: MountedRouter[];
   /** Everything else (JWKS, advisor API, pages), in order. */
   routes: MountedRouter[];
+  /** Request durations by route group, when given. */
+  metrics?: Metrics;
 }
 
 /** Largest JSON body the API accepts; larger answers 413. */
@@ -38,6 +42,7 @@ export function createHttpApp(parts: HttpAppParts): Express {
   app.set('etag', false);
   if (parts.config.trustProxy !== undefined) app.set('trust proxy', parts.config.trustProxy);
 
+  if (parts.metrics) app.use(httpMetrics(parts.metrics));
   app.use(parts.ops);
   for (const { path, router } of parts.webhooks) app.use(path, router);
 

@@ -147,6 +147,7 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
   async function pivotAndInvite(conversation: Conversation, intent: string, issuedBy: { kind: 'advisor' | 'bot'; id?: string }, options: { reason?: string; client?: AuditClient } = {}) {
     if (!isPivotIntent(intent) || intent === 'none') throw new GatewayError('GW_ERR_VALIDATION', `intent: not a sensitive intent: ${JSON.stringify(intent)}`);
     const pivot = await ledger.issue(conversation.id, intent, issuedBy, options.client);
+    metrics.pivotsIssued.inc({ intent, by: issuedBy.kind });
     await deliverInvite(conversation, pivot.url, options.reason ?? botReplies.why(intent, 'en'), issuedBy.kind);
     return pivot;
   }
@@ -184,7 +185,11 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
     classify: async (text) => (await classifier).classify(text),
     validInviteTier: async (conversationId) => (await ledger.validInvite(conversationId))?.tier,
     currentInviteIntent,
-    issuePivot: (conversation, intent) => ledger.issue(conversation.id, intent, { kind: 'bot' }),
+    issuePivot: async (conversation, intent) => {
+      const pivot = await ledger.issue(conversation.id, intent, { kind: 'bot' });
+      metrics.pivotsIssued.inc({ intent, by: 'bot' });
+      return pivot;
+    },
     lostDevice: async (conversation) => {
       const ids = await store.conversationIdsOfUser(conversation.externalUserId);
       await Promise.all(ids.map((id) => sessions.revokeAll(id, 'lost_device')));
@@ -265,7 +270,7 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
   if (config.devFeatures) routes.push({ path: '/sandbox', router: sandboxRouter(config) });
 
   let shuttingDown = false;
-  expressApp.use(createHttpApp({ config, logger, ops: opsRouter({ store, metrics, isShuttingDown: () => shuttingDown }), webhooks, routes }));
+  expressApp.use(createHttpApp({ config, logger, ops: opsRouter({ store, metrics, isShuttingDown: () => shuttingDown }), webhooks, routes, metrics }));
   server.keepAliveTimeout = 5_000;
 
   const port = options.port ?? config.port;

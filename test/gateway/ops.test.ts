@@ -22,6 +22,17 @@ describe('operations endpoints and HTTP errors', () => {
     expect(text).toContain('pg_inbound_messages_total');
     // Read from the Redis inbox at scrape time: a number, not NaN (nothing waits for a relay here).
     expect(text).toMatch(/^pg_inbox_backlog \d+$/m);
+    // Request durations by route group and status class: the requests above were answered, so they are counted.
+    expect(text).toMatch(/^pg_http_request_duration_seconds_count\{route="healthz",status="2xx"\} [1-9]\d*$/m);
+  });
+
+  test('pivots minted are counted by intent and issuer', async () => {
+    const { conversation } = await gateway.services.store.openConversation('sandbox', `+1555${Date.now() % 10_000_000}`);
+    const token = await gateway.services.advisorAuth.mintDevToken('advisor-ops', undefined, 600);
+    const pivot = await fetch(`${gateway.url}/api/conversations/${conversation.id}/pivot`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ intent: 'trade' }) });
+    expect(pivot.status).toBe(201);
+    const text = await (await fetch(`${gateway.url}/metrics`)).text();
+    expect(text).toMatch(/^pg_pivots_issued_total\{intent="trade",by="advisor"\} 1$/m);
   });
 
   test('unknown routes answer 404 problem JSON', async () => {
