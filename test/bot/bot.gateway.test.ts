@@ -356,7 +356,14 @@ describe('customer notice and LOCK', () => {
     await settled(from);
     const sentBeforeLock = await gateway.services.ledger.issue(conversationId, 'view_account', { kind: 'advisor', id: 'advisor-1' });
 
-    await say(from, 'LOCK');
+    // The console learns it live: an advisor socket gets the conversation's `locked` change.
+    const advisor = await connectAdvisor(NODE, await gateway.services.advisorAuth.mintDevToken('advisor-lock', undefined, 600));
+    try {
+      await say(from, 'LOCK');
+      await eventually(() => advisor.changes.some((c) => c.event === 'locked' && c.conversation.id === conversationId && c.conversation.secure === 'locked'), 'the console to see the lock');
+    } finally {
+      advisor.socket.disconnect();
+    }
     await disconnected(secure, 'the secure socket to be disconnected');
     expect((await phone(from)).at(-1)).toMatchObject({ kind: 'text', text: replies.locked('en') });
     expect(await gateway.services.store.getConversation(conversationId)).toMatchObject({ secure: 'locked' });
