@@ -7,6 +7,9 @@
  *   spend it).
  * - After redemption the session token lives in sessionStorage (this tab
  *   only); reconnects and reloads resume with it, never with the pivot token.
+ * - A link opened in a tab that already holds the chat (a fragment change
+ *   without reload, or a full load over an old session) is taken the same
+ *   way: out of the address bar at once, then offered behind the tap.
  * - The thread is kept by message id: history and live events may overlap and
  *   never show a message twice; in-page reconnects ask only for what came
  *   after the last message seen. Text is rendered with textContent only.
@@ -79,6 +82,7 @@ const ui = {
   consentAccept: element<HTMLButtonElement>('consent-accept'),
   composer: element<HTMLFormElement>('composer'),
   text: element<HTMLTextAreaElement>('text'),
+  announcer: element<HTMLParagraphElement>('announcer'),
 };
 
 // --- credentials ------------------------------------------------------------
@@ -86,15 +90,32 @@ const ui = {
 interface StoredSession {
   sessionToken: string;
   conversationId: string;
+  /** SHA-256 (hex) of the pivot token that opened this session: tells this tab's own link apart from a fresh one. */
+  link?: string;
 }
 
-/** The pivot token, from `#t=`; the fragment is removed from the address bar before anything else runs. */
+/**
+ * The pivot token, from `#t=`; the fragment is removed from the address bar before anything else runs.
+ * Any fragment is removed, also one without a usable token: the page has no in-page anchors, and an
+ * oversized or mangled token must not linger in the address bar or the history either.
+ */
 function takeTokenFromFragment(): string | undefined {
   const hash = window.location.hash;
   if (!hash) return undefined;
   history.replaceState(history.state, '', window.location.pathname + window.location.search);
   const token = new URLSearchParams(hash.slice(1)).get('t');
   return token && token.length < 4096 ? token : undefined;
+}
+
+/** Hex SHA-256 of a pivot token; undefined where WebCrypto is missing (not a secure context). */
+async function linkDigest(token: string): Promise<string | undefined> {
+  if (!window.isSecureContext || !crypto.subtle) return undefined;
+  try {
+    const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token));
+    return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+  } catch {
+    return undefined;
+  }
 }
 
 function loadSession(): StoredSession | undefined {
@@ -117,7 +138,12 @@ function saveSession(session: StoredSession | undefined): void {
   }
 }
 
-let pivotToken = takeTokenFromFragment();
+/** Taken out of the address bar before anything else, also before the stored session is looked at. */
+const arrivedToken = takeTokenFromFragment();
+/** The link offered behind the tap (memory only); redeemed before any stored session is resumed. */
+let pivotToken: string | undefined;
+/** linkDigest(pivotToken), saved with the session the token opens. */
+let pivotLink: string | undefined;
 let stored = loadSession();
 
 // --- thread -------------------------------------------------------------------
@@ -189,21 +215,43 @@ function placeDivider(): void {
   if (first.previousElementSibling !== divider) ui.thread.insertBefore(divider, first);
 }
 
-function addMessage(message: Message): void {
-  if (byId.has(message.id)) return;
-  const li = renderMessage(message);
-  // Insert by id (ids are ordered); usually at the end, before any pending sends.
-  let before: Element | null = ui.thread.querySelector('li.msg.pending');
+/** Where a confirmed message with this id goes (ids are ordered): usually at the end, before any pending sends. */
+function insertionPoint(id: string, except?: HTMLLIElement): Element | null {
+  let before: Element | null = Array.from(ui.thread.querySelectorAll('li.msg.pending')).find((li) => li !== except) ?? null;
   const confirmed = ui.thread.querySelectorAll<HTMLLIElement>('li.msg[data-id]');
   for (let i = confirmed.length - 1; i >= 0; i--) {
     const existing = confirmed[i];
-    if (!existing || compareIds(existing.dataset.id ?? '', message.id) < 0) break;
+    if (existing === except) continue;
+    if (!existing || compareIds(existing.dataset.id ?? '', id) < 0) break;
     before = existing;
   }
-  ui.thread.insertBefore(li, before);
+  return before;
+}
+
+function noteMessage(message: Message, li: HTMLLIElement): void {
   byId.set(message.id, li);
   if (synced && (!lastMessageId || compareIds(message.id, lastMessageId) > 0)) lastMessageId = message.id;
   placeDivider();
+}
+
+function addMessage(message: Message): void {
+  if (byId.has(message.id)) return;
+  const li = renderMessage(message);
+  ui.thread.insertBefore(li, insertionPoint(message.id));
+  noteMessage(message, li);
+}
+
+/** Forgets the thread shown (another conversation's session is starting): its messages and unsent drafts. */
+function resetThread(): void {
+  for (const li of byId.values()) li.remove();
+  byId.clear();
+  for (const send of pending.values()) send.li.remove();
+  pending.clear();
+  divider.remove();
+  lastMessageId = undefined;
+  buffered = [];
+  ui.older.hidden = true;
+  ui.verified.hidden = true;
 }
 
 function applyHistory(payload: HistoryPayload, askedAfter: string | undefined): void {
@@ -254,14 +302,60 @@ function renderPending(text: string): HTMLLIElement {
   return li;
 }
 
+/**
+ * Says something once through the hidden status region. The thread (role="log") announces only
+ * additions, so a flag that changes on a message already shown would go unheard; the message itself
+ * is not repeated here. Emptied first so the same sentence twice in a row is announced twice.
+ */
+function announce(text: string): void {
+  ui.announcer.textContent = '';
+  window.setTimeout(() => {
+    ui.announcer.textContent = text;
+  }, 100);
+}
+
 function markFailed(send: PendingSend, reason: string): void {
-  send.li.classList.add('failed');
   const flag = send.li.querySelector('.flag');
+  if (send.li.classList.contains('failed') && flag?.textContent === reason) return; // said already
+  send.li.classList.add('failed');
   if (flag) flag.textContent = reason;
+  const excerpt = send.text.length > 40 ? `${send.text.slice(0, 40)}…` : send.text;
+  announce(`Your message “${excerpt}”: ${reason}`);
+}
+
+/**
+ * The ack's message takes over the pending bubble's element, changed in place: a new element would be
+ * an addition to the log (aria-relevant="additions") and read out a second time. It moves only when
+ * the thread's order requires it (an advisor message stored before it arrived after it was sent).
+ */
+function confirmPending(send: PendingSend, message: Message): void {
+  pending.delete(send.clientMessageId);
+  const li = send.li;
+  if (byId.has(message.id)) {
+    li.remove(); // already shown: a history after a reconnect brought it
+    return;
+  }
+  li.classList.remove('pending', 'failed');
+  li.dataset.id = message.id;
+  const time = li.querySelector('time');
+  if (time) {
+    time.dateTime = message.createdAt;
+    time.textContent = timeText(message.createdAt);
+  }
+  const text = li.querySelector('.text');
+  if (text && text.textContent !== message.text) text.textContent = message.text; // masked card numbers
+  const flag = li.querySelector('.flag');
+  if (message.redacted && flag) flag.textContent = 'Sensitive details were hidden.';
+  else flag?.remove();
+  const before = insertionPoint(message.id, li);
+  let next = li.nextElementSibling;
+  if (next === divider) next = next.nextElementSibling;
+  if (next !== before) ui.thread.insertBefore(li, before);
+  noteMessage(message, li);
 }
 
 function trySend(send: PendingSend): void {
-  if (!socket.connected || !synced || send.inFlight) return;
+  if (!pending.has(send.clientMessageId) || !socket.connected || !synced || send.inFlight) return;
   send.inFlight = true;
   socket.timeout(ACK_TIMEOUT_MS).emit('message', { text: send.text, clientMessageId: send.clientMessageId }, (err: Error | null, ack: MessageAck) => {
     send.inFlight = false;
@@ -272,9 +366,7 @@ function trySend(send: PendingSend): void {
       return;
     }
     if (ack.ok) {
-      pending.delete(send.clientMessageId);
-      send.li.remove();
-      addMessage(ack.message);
+      confirmPending(send, ack.message);
       scrollToEnd();
       return;
     }
@@ -315,33 +407,51 @@ function basePath(): string {
 }
 
 let askedAfter: string | undefined;
+/** What the current handshake presents: the session a redemption opens keeps the link's digest. */
+let presented: 'pivot' | 'session' | undefined;
+/** The conversation the thread on screen belongs to. */
+let shownConversationId: string | undefined;
 
 const socket: SecureSocket = io(`${window.location.origin}/secure`, {
   path: `${basePath()}socket.io/`,
   autoConnect: false,
   reconnectionDelay: 500,
   reconnectionDelayMax: 8000,
+  // WebSocket first: its handshake always carries Origin, which the server's origin check relies on,
+  // whereas a polling handshake from Safari before 16.4 carries neither Origin nor Sec-Fetch-Site and
+  // is refused. Polling stays as the fallback when the WebSocket fails (a proxy that blocks it):
+  // without tryAllTransports the client would give up after the first transport.
+  transports: ['websocket', 'polling'],
+  tryAllTransports: true,
   auth: (cb) => {
     askedAfter = undefined;
-    if (stored) {
+    // A pending link first (see offerLink); it is cleared once spent or refused, so reconnects resume.
+    if (pivotToken) {
+      presented = 'pivot';
+      cb({ pivotToken });
+    } else if (stored) {
+      presented = 'session';
       askedAfter = lastMessageId;
       cb(lastMessageId ? { sessionToken: stored.sessionToken, lastMessageId } : { sessionToken: stored.sessionToken });
-    } else if (pivotToken) {
-      cb({ pivotToken });
     } else {
+      presented = undefined;
       cb({});
     }
   },
 });
 
 socket.on('session', (payload: SessionPayload) => {
+  const link = presented === 'pivot' ? pivotLink : stored?.link;
   pivotToken = undefined; // spent: never sent again
+  pivotLink = undefined;
+  if (shownConversationId !== undefined && shownConversationId !== payload.conversationId) resetThread();
+  shownConversationId = payload.conversationId;
   // What is still missing arrives again after `history` (stepup_required / consent_required).
   ui.stepup.hidden = true;
   ui.consent.hidden = true;
   ui.stepup.dataset.tier = '';
   document.body.dataset.tier = String(payload.tier);
-  stored = { sessionToken: payload.sessionToken, conversationId: payload.conversationId };
+  stored = { sessionToken: payload.sessionToken, conversationId: payload.conversationId, ...(link ? { link } : {}) };
   saveSession(stored);
   setState('secure');
   show('chat');
@@ -512,16 +622,29 @@ socket.on('disconnect', (reason) => {
 
 function refuse(code: SecureRefusalCode): void {
   socket.disconnect();
-  const page = REFUSAL_PAGES[code];
+  const linkRefused = code === 'token_used' || code === 'token_expired' || code === 'token_invalid';
+  if (linkRefused) {
+    pivotToken = undefined;
+    pivotLink = undefined;
+  }
   if (code === 'session_invalid' || code === 'conversation_locked') {
     stored = undefined;
     saveSession(undefined);
   }
-  if (code === 'token_used' || code === 'token_expired' || code === 'token_invalid') pivotToken = undefined;
-  setState(page.retry ? 'idle' : 'ended');
+  if (code === 'session_invalid' && pivotToken) {
+    // The old session is over but a fresh link is in hand: that is the way forward, not "ask for a new link".
+    offerLink();
+    return;
+  }
+  const page = REFUSAL_PAGES[code];
+  // A refused link says so (an already used link may mean someone else opened it: the person must see
+  // that); the session this tab still holds, if any, stays one tap away instead of a dead end.
+  const back = linkRefused && stored !== undefined;
+  setState(page.retry || back ? 'idle' : 'ended');
   ui.refusalTitle.textContent = page.title;
   ui.refusalText.textContent = page.text;
-  ui.retry.hidden = !page.retry;
+  ui.retry.textContent = back ? 'Back to your secure chat' : 'Try again';
+  ui.retry.hidden = !page.retry && !back;
   show('refusal');
   ui.refusalTitle.focus();
 }
@@ -530,6 +653,53 @@ function connect(): void {
   setState('connecting');
   socket.connect();
 }
+
+/**
+ * Shows the tap page for the link in pivotToken. A fresh link wins over a session this tab already
+ * holds: the person just followed it, so it is what they mean to open (typically the nudge's link after
+ * the old session ended, or a link to another conversation), and resuming the old session instead would
+ * leave the link unused or, when that session has ended, strand them on "ask for a new link". The old
+ * session is disconnected meanwhile (the chat is not on screen, so advisor replies go to the nudge
+ * path) and stays in sessionStorage only until the link is redeemed: a reload, or a refusal of the link,
+ * can still go back to it. Nothing is redeemed before the tap (link-preview bots run scripts too).
+ */
+function offerLink(): void {
+  socket.disconnect();
+  synced = false;
+  setState('idle');
+  ui.open.disabled = false;
+  show('start');
+  ui.startTitle.focus();
+}
+
+let arrivals = 0;
+
+/** A `#t=` link arrived (page load or a fragment change in this tab); it is already out of the address bar. */
+async function linkArrived(token: string): Promise<void> {
+  const arrival = ++arrivals;
+  const link = await linkDigest(token);
+  if (arrival !== arrivals) return; // a newer link arrived meanwhile: that one counts
+  if (link !== undefined && stored?.link === link) {
+    // This tab's own link opened again: the server would answer token_used, and PRODUCT.md has such a
+    // client resume with its session token. Nothing to tap; a live chat just carries on.
+    pivotToken = undefined;
+    pivotLink = undefined;
+    if (!socket.active) {
+      show('chat');
+      connect();
+    }
+    return;
+  }
+  pivotToken = token;
+  pivotLink = link;
+  offerLink();
+}
+
+window.addEventListener('hashchange', () => {
+  // A link opened in a tab already on /secure/ changes only the fragment: no reload, so it is taken here.
+  const token = takeTokenFromFragment();
+  if (token) void linkArrived(token);
+});
 
 ui.open.addEventListener('click', () => {
   ui.open.disabled = true;
@@ -561,13 +731,12 @@ ui.text.addEventListener('keydown', (event) => {
 
 // --- start ----------------------------------------------------------------------
 
-if (stored) {
+if (arrivedToken) {
+  void linkArrived(arrivedToken);
+} else if (stored) {
   // This tab already has a session (a reload): resume without any link.
   show('chat');
   connect();
-} else if (pivotToken) {
-  show('start');
-  ui.startTitle.focus();
 } else {
   ui.refusalTitle.textContent = 'Open your secure link';
   ui.refusalText.textContent = 'Tap "Continue securely" in your chat to open this page.';
