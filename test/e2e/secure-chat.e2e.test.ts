@@ -131,6 +131,24 @@ describe('secure chat webview (Chromium)', () => {
     expect(shown).toEqual((await node.store.readLatestMessages(conversation.id, 500)).messages.map((m) => m.text));
   });
 
+  test('a message stored before the page\'s own but not yet delivered live (still crossing Redis) is not skipped by a resume', async () => {
+    // An advisor message stored on another node whose live delivery has not arrived: stored only, no fan-out.
+    const { message: inFlight } = await node.store.appendMessage(conversation.id, { author: 'advisor', channel: 'secure', text: 'Stored on node A, still on its way', authorName: 'Robin' });
+    await page.getByRole('textbox', { name: 'Message' }).fill('Sent after it');
+    await page.keyboard.press('Enter');
+    await until(() => advisor.messages.some((m) => m.text === 'Sent after it'), 'the page message stored', 10_000);
+    expect(advisor.messages.find((m) => m.text === 'Sent after it')!.id > inFlight.id).toBe(true);
+    await page.locator('#thread li[data-id]').filter({ hasText: 'Sent after it' }).waitFor(); // acked
+
+    // The connection drops before the live delivery arrives; the resume must bring it.
+    for (const socket of node.sockets.io.of('/secure').sockets.values()) if (socket.data.conversationId === conversation.id) socket.conn.close();
+    await page.locator('#status[data-state="secure"]').waitFor({ timeout: 30_000 });
+    await page.getByText('Stored on node A, still on its way').waitFor();
+    const shown = await texts();
+    expect(shown.filter((t) => t === 'Sent after it')).toHaveLength(1);
+    expect(shown).toEqual((await node.store.readLatestMessages(conversation.id, 500)).messages.map((m) => m.text));
+  });
+
   test('a reload resumes without the token, with the whole thread once', async () => {
     await page.reload();
     await page.locator('#status[data-state="secure"]').waitFor();

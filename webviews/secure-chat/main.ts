@@ -228,9 +228,15 @@ function insertionPoint(id: string, except?: HTMLLIElement): Element | null {
   return before;
 }
 
-function noteMessage(message: Message, li: HTMLLIElement): void {
+/**
+ * `fromAck`: the page's own message, confirmed by its ack. Its id does not move lastMessageId: with
+ * several nodes, an advisor message stored just before it may still be crossing Redis, and a resume
+ * after the own message's id would skip it. A resume then also brings the own message again, which
+ * the page already shows (by id) and ignores.
+ */
+function noteMessage(message: Message, li: HTMLLIElement, fromAck = false): void {
   byId.set(message.id, li);
-  if (synced && (!lastMessageId || compareIds(message.id, lastMessageId) > 0)) lastMessageId = message.id;
+  if (synced && !fromAck && (!lastMessageId || compareIds(message.id, lastMessageId) > 0)) lastMessageId = message.id;
   placeDivider();
 }
 
@@ -351,7 +357,7 @@ function confirmPending(send: PendingSend, message: Message): void {
   let next = li.nextElementSibling;
   if (next === divider) next = next.nextElementSibling;
   if (next !== before) ui.thread.insertBefore(li, before);
-  noteMessage(message, li);
+  noteMessage(message, li, true);
 }
 
 function trySend(send: PendingSend): void {
