@@ -3,7 +3,7 @@
  * signed by a key the gateway learns only through ADVISOR_JWKS_URL (a local
  * HTTP server playing the bank's IdP).
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
@@ -158,6 +158,56 @@ describe('advisor REST API', () => {
     expect(await conflict.json()).toMatchObject({ code: 'GW_ERR_IDEMPOTENCY_CONFLICT' });
     const thread = await (await api(`/conversations/${conversation.id}/messages`)).json();
     expect(thread.items.filter((m: { text: string }) => m.text === 'Only once please')).toHaveLength(1);
+  });
+
+  test('Idempotency-Key: a retry that lands on another node gets the first answer, and one message is stored', async () => {
+    // Two nodes of one deployment: same Redis, same data key (stored answers are sealed with it), same IdP.
+    const shared = {
+      ADVISOR_JWKS_URL: `http://127.0.0.1:${(idp.address() as AddressInfo).port}/jwks.json`,
+      ADVISOR_ISSUER: ISSUER,
+      ADVISOR_AUDIENCE: AUDIENCE,
+      DATA_ENCRYPTION_KEYS: `api-nodes:${randomBytes(32).toString('base64')}`,
+    };
+    const [one, two] = [await startTestGateway(shared), await startTestGateway(shared)];
+    try {
+      const { conversation } = await one.services.ingest({ channel: 'sandbox', externalUserId: `+1555${Date.now() % 10_000_000}`, platformMessageId: randomUUID(), text: 'hello' });
+      const key = randomUUID();
+      const post = (node: Gateway) => fetch(`${node.url}/api/conversations/${conversation.id}/messages`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'Idempotency-Key': key }, body: JSON.stringify({ text: 'Sent once, retried elsewhere' }) });
+      const first = await post(one);
+      const retried = await post(two);
+      expect([first.status, retried.status]).toEqual([201, 201]);
+      expect(retried.headers.get('idempotent-replayed')).toBe('true');
+      expect((await retried.json()).message.id).toBe((await first.json()).message.id);
+      const thread = await two.services.store.readLatestMessages(conversation.id, 50);
+      expect(thread.messages.filter((m) => m.text === 'Sent once, retried elsewhere')).toHaveLength(1);
+    } finally {
+      await Promise.all([one.close(), two.close()]);
+    }
+  });
+
+  test('the audit trail pages by cursor: the pages together are the whole trail, in order, once', async () => {
+    const conversation = await conversationWith(1);
+    for (const action of ['pivot', 'lock', 'unlock', 'close'] as const) {
+      const res = await api(`/conversations/${conversation.id}/${action}`, { method: 'POST', ...(action === 'pivot' ? { json: { intent: 'trade' } } : {}) });
+      expect(res.status).toBe(action === 'pivot' ? 201 : 200);
+    }
+    const whole = await (await api(`/conversations/${conversation.id}/audit`)).json();
+    expect(whole.items.length).toBeGreaterThanOrEqual(4);
+    const paged: unknown[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const page: { items: unknown[]; next: string | null } = await (await api(`/conversations/${conversation.id}/audit?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)).json();
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      paged.push(...page.items);
+      cursor = page.next;
+      pages++;
+    } while (cursor !== null && pages < 20);
+    expect(pages).toBeGreaterThan(1);
+    expect(paged).toEqual(whole.items);
+    const unknown = await api(`/conversations/${randomUUID()}/audit`);
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ code: 'GW_ERR_CONVERSATION_NOT_FOUND' });
   });
 
   test('pivot, lock, unlock, close and the audit trail', async () => {
