@@ -8,6 +8,7 @@ import { Router } from 'express';
 import { GatewayError } from '../../src/errors';
 import { errorHandler, sendProblem } from '../../src/http-errors';
 import type { Logger } from '../../src/ops/logger';
+import { clientNetworkOf, createLimiter, rateLimitedError } from '../../src/ops/rate-limits';
 import type { ConnectorContext } from '../connector';
 import { bodyBytes, deliverEvents, notStored, rawBody, type WebhookEvent } from '../webhook';
 import { answerChallenge, META_SIGNATURE_HEADER, verifyMetaSignature } from './meta.signature';
@@ -17,6 +18,13 @@ import { answerChallenge, META_SIGNATURE_HEADER, verifyMetaSignature } from './m
  * (a refused oversized delivery would be redelivered and refused forever).
  */
 export const META_BODY_LIMIT = '1mb';
+
+/**
+ * Wrong verify tokens per client network: the token is chosen by an operator
+ * and can be guessed, so guesses are slowed down. Meta's own challenge (the
+ * right token) is never refused for it.
+ */
+const CHALLENGE_FAILURES = { points: 10, durationSeconds: 600 };
 
 export interface MetaWebhookOptions {
   appSecret: string;
@@ -30,13 +38,23 @@ export interface MetaWebhookOptions {
 export function metaWebhookRouter(options: MetaWebhookOptions): Router {
   const { ctx, logger } = options;
   const router = Router();
+  const challengeFailures = createLimiter(ctx.store, 'meta-challenge', CHALLENGE_FAILURES);
 
-  router.get('/', (req, res) => {
+  router.get('/', async (req, res) => {
     const query = new URLSearchParams(req.originalUrl.split('?')[1] ?? '');
     const answer = answerChallenge(query, options.verifyToken);
     if (!answer.ok) {
-      logger.warn('webhook verification challenge refused');
-      sendProblem(res, new GatewayError('GW_ERR_WEBHOOK_VERIFY_TOKEN'), req.originalUrl.split('?')[0]);
+      const network = clientNetworkOf(req.ip ?? '');
+      let problem = new GatewayError('GW_ERR_WEBHOOK_VERIFY_TOKEN');
+      try {
+        const decision = await challengeFailures.peek(network);
+        if (decision.allowed) await challengeFailures.penalize(network);
+        else problem = rateLimitedError(decision.retryAfterMs);
+      } catch {
+        // The store is down: the challenge is refused all the same, only not counted.
+      }
+      logger.warn({ code: problem.code }, 'webhook verification challenge refused');
+      sendProblem(res, problem, req.originalUrl.split('?')[0]);
       return;
     }
     res.status(200).type('text/plain').set('X-Content-Type-Options', 'nosniff').send(answer.challenge);

@@ -3,6 +3,7 @@
  * bytes, documented payloads (test/fixtures/messenger), the real Redis store.
  */
 import { createMessengerConnector } from '../../../connectors/messenger/messenger.connector';
+import { MemoryStore } from '../../../src/store/memory.store';
 import type { Store } from '../../../src/store/store';
 import { clone, fixture } from '../support/fixtures';
 import { buildParts, redisStore, startApp, TEST_SECRETS, testCipher, threadOf, uniqueDigits, type App, type Parts } from '../support/gateway-parts';
@@ -128,6 +129,23 @@ describe('Messenger webhook (/webhooks/messenger)', () => {
       const refused = await challenge(app, PATH, query);
       expect(refused.status).toBe(403);
       expect(await refused.json()).toMatchObject({ code: 'GW_ERR_WEBHOOK_VERIFY_TOKEN' });
+    }
+  });
+
+  it("slows down wrong verify tokens per client network; Meta's right token is never refused", async () => {
+    // Its own store: the counters of this test must not reach the other tests' client network.
+    const own = await buildParts({}, new MemoryStore({ cipher: testCipher(), threadRetentionDays: 1 }));
+    const ownApp = await startApp([createMessengerConnector(own.ctx)]);
+    try {
+      const guess = { 'hub.mode': 'subscribe', 'hub.verify_token': 'a-guess', 'hub.challenge': '42' };
+      const statuses: number[] = [];
+      for (let i = 0; i < 11; i++) statuses.push((await challenge(ownApp, PATH, guess)).status);
+      expect(statuses).toEqual([...Array<number>(10).fill(403), 429]);
+      const right = await challenge(ownApp, PATH, { ...guess, 'hub.verify_token': TEST_SECRETS.MESSENGER_VERIFY_TOKEN });
+      expect(right.status).toBe(200);
+      expect(await right.text()).toBe('42');
+    } finally {
+      await ownApp.close();
     }
   });
 });
