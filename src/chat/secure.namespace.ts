@@ -73,7 +73,7 @@ export interface SecureNamespaceDeps {
   store: Store;
   events: ConversationEvents;
   ledger: Pick<PivotLedger, 'redeem'>;
-  sessions: Pick<SecureSessions, 'resume' | 'touch'>;
+  sessions: Pick<SecureSessions, 'resume' | 'touch' | 'get'>;
   metrics?: Metrics;
   /** Card numbers → last four, also in the secure channel (the gateway is not a card vault). */
   maskPans?: (text: string) => string;
@@ -134,6 +134,7 @@ export function registerSecureNamespace(nsp: SecureNamespace, deps: SecureNamesp
   const sessionLimiter: KeyedLimiter = createLimiter(deps.store, 'secure-msg', deps.sessionMessageLimit ?? { points: 30, durationSeconds: 60 });
   /** Session tokens stay in this process: `socket.data` travels between nodes. */
   const tokens = new WeakMap<SecureSocket, string>();
+  const sweepIntervalMs = deps.sweepIntervalMs ?? 30_000;
 
   nsp.use(async (socket, next) => {
     const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
@@ -295,19 +296,28 @@ export function registerSecureNamespace(nsp: SecureNamespace, deps: SecureNamesp
   }
 
   /**
-   * A connected page is a session in use, not an idle one: each sweep renews the
-   * idle lifetime of every session with a socket here, so a customer who waits
-   * with the chat open (an advisor may take a while) still gets the reply on the
-   * secure channel, never on the public one. Idle means: no page connected and no
-   * message. A session that expired or was revoked anyway is disconnected.
+   * A connected page is a session in use, not an idle one: the sweep renews the
+   * idle lifetime of every session with a socket here once half of it (or two
+   * sweeps' worth) is left, so a customer who waits with the chat open (an
+   * advisor may take a while) still gets the reply on the secure channel, never
+   * on the public one. Idle means: no page connected and no message. Most sweeps
+   * only read the session; one that expired or was revoked is disconnected.
    */
   async function sweep(): Promise<void> {
     const sockets = [...nsp.sockets.values()];
+    const now = Date.now();
     for (let i = 0; i < sockets.length; i += 100) {
       await Promise.all(
         sockets.slice(i, i + 100).map(async (socket) => {
           try {
-            await deps.sessions.touch(socket.data.sessionId);
+            const session = await deps.sessions.get(socket.data.sessionId);
+            if (!session) {
+              socket.disconnect(true);
+              return;
+            }
+            const left = Date.parse(session.expiresAt) - now;
+            const span = Date.parse(session.expiresAt) - Date.parse(session.lastSeenAt);
+            if (!(left > span / 2 && left > 2 * sweepIntervalMs)) await deps.sessions.touch(socket.data.sessionId);
           } catch (err) {
             if (isGatewayError(err, 'GW_ERR_SESSION_INVALID')) socket.disconnect(true);
             // anything else: the store is unavailable; try again next sweep
@@ -317,7 +327,7 @@ export function registerSecureNamespace(nsp: SecureNamespace, deps: SecureNamesp
     }
   }
 
-  const sweepTimer = setInterval(() => void sweep(), deps.sweepIntervalMs ?? 30_000);
+  const sweepTimer = setInterval(() => void sweep(), sweepIntervalMs);
   sweepTimer.unref();
 
   const unsubscribeRevocations = deps.events.subscribeRevocations((revocation) => {

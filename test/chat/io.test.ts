@@ -64,10 +64,12 @@ describe('socket server lifecycle', () => {
       const { conversation } = await seedConversation(node.store, SMS_THREAD);
       const pivot = await node.ledger.issue(conversation.id, 'view_account', { kind: 'bot' });
       const c = await connectCustomer(node, { pivotToken: pivot.token });
-      const sessionKey = keys.session([...node.sockets.io.of('/secure').sockets.values()][0]!.data.sessionId);
+      const sessionId = [...node.sockets.io.of('/secure').sockets.values()][0]!.data.sessionId;
+      const sessionKey = keys.session(sessionId);
       const redis = (node.store as RedisStore).redis;
-      // The customer waits without typing until the session is seconds from idling out.
-      await redis.expire(sessionKey, 3);
+      // The customer waits without typing until the session is seconds from idling out (what 15 quiet minutes leave).
+      const session = (await node.sessions.get(sessionId))!;
+      await node.store.set(sessionKey, JSON.stringify({ ...session, lastSeenAt: new Date(Date.now() - 897_000).toISOString(), expiresAt: new Date(Date.now() + 3_000).toISOString() }), 3);
       const deadline = Date.now() + 5000;
       let ttl = await redis.ttl(sessionKey);
       while (ttl <= 3 && Date.now() < deadline) {
