@@ -4,12 +4,16 @@
  * Both make `whatsapp` conversations (PRODUCT.md: the channel is the platform
  * the customer is on), so a reply must go back the way the customer came.
  *
- * When both connectors are configured, each WhatsApp inbound webhook records
- * that way in the store (`pg:route:whatsapp:<E.164>`, thread retention), and
- * the `whatsapp` entry of the registry is a `WhatsAppRoute` that reads it at
- * send time: any node, any time later (a bot reply, an advisor reply, an
- * invite), picks the same door. With one connector configured there is
- * nothing to choose and nothing is recorded.
+ * The way is recorded in the store (`pg:route:whatsapp:<E.164>`, thread
+ * retention) so any node, any time later (a bot reply, an advisor reply, an
+ * invite), answers the same way:
+ * - every WhatsApp-over-Twilio webhook records `twilio <sender>`, the bank's
+ *   WhatsApp sender the customer wrote to (the inbound `To`), whether or not
+ *   the Cloud API is configured: the Twilio door answers from that sender
+ *   (`TWILIO_FROM` may be a Messaging Service SID or an SMS-only number);
+ * - with both connectors configured, each Cloud API webhook records `cloud`,
+ *   and the registry's `whatsapp` entry is a `WhatsAppRoute` that reads the
+ *   way at send time to pick the door.
  */
 import { Router } from 'express';
 import type { Conversation } from '../src/messages';

@@ -14,6 +14,12 @@
  * `MessagingServiceSid`, `Body`, `StatusCallback`). An invite on SMS is plain
  * text with the link (see `smsInviteText`); WhatsApp over Twilio sends the
  * same text (a native button there needs a pre-approved Content template).
+ * WhatsApp replies come from the bank's WhatsApp sender the customer last
+ * wrote to (the inbound `To`, recorded by the webhook); with none recorded,
+ * from the Messaging Service when `TWILIO_FROM` is one (it picks a WhatsApp
+ * sender of its pool), else from `whatsapp:` + `TWILIO_FROM`.
+ * A body over Twilio's 1,600-character limit is refused, never cut: the send
+ * fails for good and the message shows why.
  */
 import { Router, type Response } from 'express';
 import type twilio from 'twilio';
@@ -44,8 +50,17 @@ function sendEmptyTwiml(res: Response): void {
   res.writeHead(200, TWIML_HEADERS).end(EMPTY_TWIML);
 }
 const IDEMPOTENCY_HEADER = 'i-twilio-idempotency-token';
-/** Twilio's Body limit. */
+/** Twilio's Body limit (docs: "up to 1,600 characters"; longer is refused with error 21617). */
 const MAX_BODY = 1600;
+const BODY_TOO_LONG_CODE = 21617;
+
+/** Who a message comes from: one sender (number or `whatsapp:` sender), or a Messaging Service that picks one from its pool. */
+export type TwilioSender = { from: string } | { messagingServiceSid: string };
+
+/** `TWILIO_FROM` may be a Messaging Service SID (`MG` + 32 hex) rather than an E.164 number. */
+function isMessagingService(from: string): boolean {
+  return from.startsWith('MG');
+}
 
 /**
  * The SMS invite: the reason, then the link on its own line so every phone
@@ -94,7 +109,8 @@ export class TwilioConnector implements Connector {
         return;
       }
       try {
-        if (parsed.whatsAppSender && this.ctx.config.whatsapp) {
+        // Always, not only when the Cloud API is configured too: the reply must come from the sender the customer wrote to.
+        if (parsed.whatsAppSender) {
           await rememberWhatsAppWay(this.ctx.store, parsed.event.inbound.externalUserId, { via: 'twilio', from: parsed.whatsAppSender }, this.ctx.config.threadRetentionDays * 86_400);
         }
         await deliverEvents(this.ctx, [parsed.event]);
@@ -140,29 +156,36 @@ export class TwilioConnector implements Connector {
   }
 
   async send(conversation: Conversation, text: string): Promise<OutboundReceipt> {
-    return this.deliver(conversation.externalUserId, text, undefined);
+    return this.deliver(conversation.externalUserId, text, this.smsSender());
   }
 
   async sendInvite(conversation: Conversation, invite: Invite): Promise<OutboundReceipt> {
-    return this.deliver(conversation.externalUserId, smsInviteText(invite), undefined);
+    return this.deliver(conversation.externalUserId, smsInviteText(invite), this.smsSender());
   }
 
   /**
-   * One Messages API call. `whatsAppSender` set = WhatsApp over Twilio: both
-   * addresses take the `whatsapp:` prefix.
+   * One Messages API call. `to` is as Twilio wants it (`+E164`, or
+   * `whatsapp:+E164` for WhatsApp). A body Twilio would refuse for its length
+   * is refused here with the answer Twilio gives (HTTP 400, error 21617), so
+   * the outbox fails the send for good and the advisor reads why, exactly as
+   * for Twilio's own 4xx. Characters are counted as code points; a body
+   * within 1,600 of them but longer in Twilio's own count gets Twilio's 400,
+   * recorded the same way.
    */
-  async deliver(to: string, body: string, whatsAppSender: string | undefined): Promise<OutboundReceipt> {
-    const from = this.settings.from;
-    const sender =
-      whatsAppSender !== undefined
-        ? { from: whatsAppSender }
-        : from.startsWith('MG')
-          ? { messagingServiceSid: from }
-          : { from };
+  async deliver(to: string, body: string, sender: TwilioSender): Promise<OutboundReceipt> {
+    const length = [...body].length;
+    if (length > MAX_BODY) {
+      throw new PlatformError('twilio', {
+        status: 400,
+        code: BODY_TOO_LONG_CODE,
+        message: `text longer than Twilio's 1,600-character limit (${length.toLocaleString('en-US')} characters); not sent, shorten or split it`,
+        retryable: false,
+      });
+    }
     try {
       const message = await this.client.messages.create({
-        to: whatsAppSender !== undefined ? `${WHATSAPP_PREFIX}${to}` : to,
-        body: body.slice(0, MAX_BODY),
+        to,
+        body,
         statusCallback: `${this.ctx.config.publicUrl}${TWILIO_WEBHOOK_PATH}/status`,
         ...sender,
       });
@@ -177,15 +200,22 @@ export class TwilioConnector implements Connector {
     return new TwilioWhatsApp(this);
   }
 
-  /** The bank's WhatsApp sender to answer from when the customer's last inbound did not say. */
-  defaultWhatsAppSender(): string {
-    return this.settings.from.startsWith(WHATSAPP_PREFIX) ? this.settings.from : `${WHATSAPP_PREFIX}${this.settings.from}`;
+  private smsSender(): TwilioSender {
+    const from = this.settings.from;
+    return isMessagingService(from) ? { messagingServiceSid: from } : { from };
   }
 
-  /** The sender the customer last wrote to (recorded when both WhatsApp doors exist), else the default. */
-  async whatsAppSenderFor(externalUserId: string): Promise<string> {
-    const way = this.ctx.config.whatsapp ? await readWhatsAppWay(this.ctx.store, externalUserId) : undefined;
-    return way?.via === 'twilio' ? way.from : this.defaultWhatsAppSender();
+  /**
+   * The sender the customer last wrote to on WhatsApp (recorded by every
+   * WhatsApp-over-Twilio webhook); without one, the Messaging Service when
+   * `TWILIO_FROM` is one, else `whatsapp:` + `TWILIO_FROM`.
+   */
+  async whatsAppSenderFor(externalUserId: string): Promise<TwilioSender> {
+    const way = await readWhatsAppWay(this.ctx.store, externalUserId);
+    if (way?.via === 'twilio') return { from: way.from };
+    const from = this.settings.from;
+    if (isMessagingService(from)) return { messagingServiceSid: from };
+    return { from: from.startsWith(WHATSAPP_PREFIX) ? from : `${WHATSAPP_PREFIX}${from}` };
   }
 }
 
@@ -200,11 +230,11 @@ class TwilioWhatsApp implements Connector {
   }
 
   async send(conversation: Conversation, text: string): Promise<OutboundReceipt> {
-    return this.twilio.deliver(conversation.externalUserId, text, await this.twilio.whatsAppSenderFor(conversation.externalUserId));
+    return this.twilio.deliver(`${WHATSAPP_PREFIX}${conversation.externalUserId}`, text, await this.twilio.whatsAppSenderFor(conversation.externalUserId));
   }
 
   async sendInvite(conversation: Conversation, invite: Invite): Promise<OutboundReceipt> {
-    return this.twilio.deliver(conversation.externalUserId, smsInviteText(invite), await this.twilio.whatsAppSenderFor(conversation.externalUserId));
+    return this.twilio.deliver(`${WHATSAPP_PREFIX}${conversation.externalUserId}`, smsInviteText(invite), await this.twilio.whatsAppSenderFor(conversation.externalUserId));
   }
 }
 

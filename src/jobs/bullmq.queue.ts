@@ -11,14 +11,20 @@
  * `maxRetriesPerRequest: null`, which the store's fail-fast connection must
  * not have. Producers, on the other hand, fail fast: `add()` inside a webhook
  * must reject (→ 503, the platform retries) rather than hang on a dead Redis.
+ *
+ * A handler's `DeferJobError` becomes BullMQ's documented "move to delayed"
+ * (`job.moveToDelayed(until, token)` then `DelayedError`), which does not
+ * count an attempt. `onGiveUp` runs from the worker's `failed` event once a
+ * job failed for good, including the one failure BullMQ decides without
+ * running the handler: a job stalled more than `maxStalledCount` times.
  */
-import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { closeRedisClient } from '../store/redis.store';
 import { GatewayError } from '../errors';
 import type { Logger } from '../ops/logger';
 import { keys } from '../store/keys';
-import { type JobHandler, type JobName, type JobOptions, type JobQueue, PermanentJobError } from './job-queue';
+import { DeferJobError, type JobHandler, type JobName, type JobOptions, type JobQueue, PermanentJobError, type ProcessOptions } from './job-queue';
 import { type RetryPolicy, retryPolicy } from './retry-policy';
 
 export interface BullJobQueueOptions {
@@ -42,6 +48,14 @@ export interface BullJobQueueOptions {
 const KEEP_COMPLETED = { age: 24 * 3600, count: 50_000 };
 const KEEP_FAILED = { age: 7 * 24 * 3600, count: 50_000 };
 
+/** BullMQ's failedReason for a job whose workers died mid-run more often than `maxStalledCount` allows. */
+const STALLED_TOO_OFTEN = 'job stalled more than allowable limit';
+
+interface Registration {
+  handler: JobHandler<object>;
+  options: ProcessOptions<object>;
+}
+
 /**
  * BullMQ refuses custom ids that are integers or hold ':' (its key separator),
  * except in a legacy 3-part form: ids are escaped so any caller id works.
@@ -53,7 +67,7 @@ export function bullJobId(id: string): string {
 
 export class BullJobQueue implements JobQueue {
   private readonly queues = new Map<JobName, Queue>();
-  private readonly handlers = new Map<JobName, JobHandler<object>>();
+  private readonly handlers = new Map<JobName, Registration>();
   private readonly workers: Worker[] = [];
   private readonly workerConnections: Redis[] = [];
   private readonly prefix: string;
@@ -115,18 +129,18 @@ export class BullJobQueue implements JobQueue {
     }
   }
 
-  process<T extends object>(name: JobName, handler: JobHandler<T>): void {
+  process<T extends object>(name: JobName, handler: JobHandler<T>, options: ProcessOptions<T> = {}): void {
     if (this.handlers.has(name)) throw new Error(`a handler for "${name}" jobs is already registered`);
-    this.handlers.set(name, handler as JobHandler<object>);
+    this.handlers.set(name, { handler: handler as JobHandler<object>, options: options as ProcessOptions<object> });
   }
 
   async start(): Promise<void> {
-    for (const [name, handler] of this.handlers) {
+    for (const [name, { handler, options }] of this.handlers) {
       // Workers block on Redis: they need their own connection with unlimited retries per request.
       const connection = new Redis(this.url, { maxRetriesPerRequest: null });
       connection.on('error', () => undefined);
       this.workerConnections.push(connection);
-      const worker = new Worker(name, (job: Job) => this.run(name, handler, job), {
+      const worker = new Worker(name, (job: Job, token?: string) => this.run(name, handler, job, token), {
         connection,
         prefix: this.prefix,
         concurrency: this.options.concurrency?.[name] ?? 8,
@@ -136,13 +150,15 @@ export class BullJobQueue implements JobQueue {
       worker.on('error', (err) => this.logger.warn({ queue: name, err: err.message }, 'job worker error'));
       worker.on('failed', (job, err) => {
         this.logger.warn({ queue: name, jobId: job?.id, attemptsMade: job?.attemptsMade, err: err.message }, 'job attempt failed');
+        // finishedOn is set only when the job went to "failed" (not back to delayed/waiting for a retry).
+        if (job?.finishedOn !== undefined && options.onGiveUp) void this.gaveUp(name, options.onGiveUp, job, err);
       });
       this.workers.push(worker);
       await worker.waitUntilReady();
     }
   }
 
-  private async run(name: JobName, handler: JobHandler<object>, job: Job): Promise<void> {
+  private async run(name: JobName, handler: JobHandler<object>, job: Job, token: string | undefined): Promise<void> {
     const attempt = job.attemptsMade + 1;
     const attempts = job.opts.attempts ?? 1;
     try {
@@ -150,9 +166,24 @@ export class BullJobQueue implements JobQueue {
     } catch (err) {
       // BullMQ's way to say "do not retry"; the message (never data) is kept as the job's failedReason.
       if (err instanceof PermanentJobError) throw new UnrecoverableError(err.message);
+      if (err instanceof DeferJobError) {
+        // BullMQ's documented pattern: moved to delayed without counting an attempt, then DelayedError tells the worker it was moved.
+        await job.moveToDelayed(err.until, token);
+        this.logger.info({ queue: name, jobId: job.id, attempt, deferMs: Math.max(0, err.until - Date.now()), reason: err.message }, 'job deferred');
+        throw new DelayedError();
+      }
       throw err;
     }
     this.logger.debug({ queue: name, jobId: job.id, attempt }, 'job done');
+  }
+
+  private async gaveUp(name: JobName, onGiveUp: NonNullable<ProcessOptions<object>['onGiveUp']>, job: Job, err: Error): Promise<void> {
+    const reason = err.message === STALLED_TOO_OFTEN ? `its worker stopped mid-run more than once (${STALLED_TOO_OFTEN})` : err.message;
+    try {
+      await onGiveUp(job.data as object, reason);
+    } catch (hookErr) {
+      this.logger.error({ queue: name, jobId: job.id, err: (hookErr as Error).message }, 'give-up hook failed');
+    }
   }
 
   /**

@@ -28,6 +28,24 @@ export class PermanentJobError extends Error {
   }
 }
 
+/**
+ * Thrown by a handler to run the job again at `until` (epoch ms) without
+ * counting a try: for waiting on something that is not a failure, such as
+ * another worker's lease on the same work. A try counted for each wait would
+ * let a wait longer than the whole backoff schedule use up every try and
+ * fail the job without it ever having run (issue 5: an outbound send behind a
+ * dead worker's 2-minute lease).
+ */
+export class DeferJobError extends Error {
+  constructor(
+    readonly until: number,
+    reason: string,
+  ) {
+    super(reason);
+    this.name = 'DeferJobError';
+  }
+}
+
 export interface JobContext {
   attempt: number;
   /** True on the last attempt the queue will make. */
@@ -36,10 +54,23 @@ export interface JobContext {
 
 export type JobHandler<T> = (data: T, context: JobContext) => Promise<void>;
 
+export interface ProcessOptions<T> {
+  /**
+   * Called once the queue has given up on a job for good, whatever the cause:
+   * its last try failed, a `PermanentJobError`, or BullMQ failing a job
+   * without running the handler again (a job whose worker was killed mid-run
+   * more often than the stalled-job limit allows). The handler may already
+   * have recorded the outcome; this is the net under every other path, so it
+   * must be idempotent. Best effort: a node killed between giving up and this
+   * call skips it. Rejections are logged, never retried.
+   */
+  onGiveUp?: (data: T, reason: string) => Promise<void>;
+}
+
 export interface JobQueue {
   add<T extends object>(name: JobName, data: T, options?: JobOptions): Promise<void>;
   /** Registers the one handler of `name`; jobs start running after `start()`. */
-  process<T extends object>(name: JobName, handler: JobHandler<T>): void;
+  process<T extends object>(name: JobName, handler: JobHandler<T>, options?: ProcessOptions<T>): void;
   start(): Promise<void>;
   /** Waits for running jobs (bounded), then stops taking new ones. */
   close(): Promise<void>;

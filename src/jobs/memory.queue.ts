@@ -2,11 +2,13 @@
  * The in-process queue behind the zero-configuration start (memory store, one
  * process). Same contract as the BullMQ queue: a `jobId` already waiting,
  * running or recently finished is not added twice; `attempts` tries with
- * exponential backoff; `PermanentJobError` stops retrying. Nothing survives a
- * restart, exactly like the memory store it accompanies.
+ * exponential backoff; `PermanentJobError` stops retrying; `DeferJobError`
+ * runs the job again later without counting a try; `onGiveUp` is called when
+ * a job fails for good. Nothing survives a restart, exactly like the memory
+ * store it accompanies.
  */
 import type { Logger } from '../ops/logger';
-import { type JobContext, type JobHandler, type JobName, type JobOptions, type JobQueue, PermanentJobError } from './job-queue';
+import { DeferJobError, type JobContext, type JobHandler, type JobName, type JobOptions, type JobQueue, PermanentJobError, type ProcessOptions } from './job-queue';
 import { type RetryPolicy, retryDelayMs, retryPolicy } from './retry-policy';
 
 interface Entry {
@@ -28,8 +30,13 @@ export interface MemoryJobQueueOptions {
   closeTimeoutMs?: number;
 }
 
+interface Registration {
+  handler: JobHandler<object>;
+  options: ProcessOptions<object>;
+}
+
 export class MemoryJobQueue implements JobQueue {
-  private readonly handlers = new Map<JobName, JobHandler<object>>();
+  private readonly handlers = new Map<JobName, Registration>();
   private readonly ready: Entry[] = [];
   /** Ids waiting, delayed or running: a second `add` of one of them is ignored. */
   private readonly live = new Set<string>();
@@ -60,9 +67,9 @@ export class MemoryJobQueue implements JobQueue {
     this.pump();
   }
 
-  process<T extends object>(name: JobName, handler: JobHandler<T>): void {
+  process<T extends object>(name: JobName, handler: JobHandler<T>, options: ProcessOptions<T> = {}): void {
     if (this.handlers.has(name)) throw new Error(`a handler for "${name}" jobs is already registered`);
-    this.handlers.set(name, handler as JobHandler<object>);
+    this.handlers.set(name, { handler: handler as JobHandler<object>, options: options as ProcessOptions<object> });
     this.pump();
   }
 
@@ -104,13 +111,13 @@ export class MemoryJobQueue implements JobQueue {
     if (!this.started || this.closed) return;
     for (let i = 0; i < this.ready.length && this.running.size < this.concurrency; ) {
       const entry = this.ready[i]!;
-      const handler = this.handlers.get(entry.name);
-      if (!handler) {
+      const registration = this.handlers.get(entry.name);
+      if (!registration) {
         i++; // waits for its handler, as a BullMQ job waits for a worker
         continue;
       }
       this.ready.splice(i, 1);
-      const run = this.run(entry, handler).finally(() => {
+      const run = this.run(entry, registration).finally(() => {
         this.running.delete(run);
         this.pump();
         this.notifyIdle();
@@ -119,28 +126,46 @@ export class MemoryJobQueue implements JobQueue {
     }
   }
 
-  private async run(entry: Entry, handler: JobHandler<object>): Promise<void> {
+  private async run(entry: Entry, { handler, options }: Registration): Promise<void> {
     const context: JobContext = { attempt: entry.attempt, final: entry.attempt >= entry.policy.attempts };
     try {
       await handler(entry.data, context);
       this.finish(entry.id);
     } catch (err) {
+      if (err instanceof DeferJobError && !this.closed) {
+        // Not a try: the same attempt runs again once the wait is over.
+        const delay = Math.max(0, err.until - Date.now());
+        this.logger.info({ job: entry.name, jobId: entry.id, attempt: entry.attempt, deferMs: delay, reason: err.message }, 'job deferred');
+        this.later(entry, delay);
+        return;
+      }
       const permanent = err instanceof PermanentJobError;
       if (permanent || context.final || this.closed) {
         this.logger.warn({ job: entry.name, jobId: entry.id, attempt: entry.attempt, permanent, err: (err as Error).message }, 'job failed');
         this.finish(entry.id);
+        // Closing is not giving up: the embedded start loses its jobs along with its store.
+        if ((permanent || context.final) && options.onGiveUp) {
+          await options.onGiveUp(entry.data, (err as Error).message).catch((hookErr: unknown) => {
+            this.logger.error({ job: entry.name, jobId: entry.id, err: (hookErr as Error).message }, 'give-up hook failed');
+          });
+        }
         return;
       }
       const delay = retryDelayMs(entry.policy.backoffMs, entry.attempt);
       this.logger.info({ job: entry.name, jobId: entry.id, attempt: entry.attempt, retryInMs: delay }, 'job failed, will retry');
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        if (this.closed) return;
-        this.ready.push({ ...entry, attempt: entry.attempt + 1 });
-        this.pump();
-      }, delay);
-      this.timers.add(timer);
+      this.later({ ...entry, attempt: entry.attempt + 1 }, delay);
     }
+  }
+
+  /** Puts `entry` back in line after `delay` ms (a retry or a deferral); `idle()` waits for it. */
+  private later(entry: Entry, delay: number): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (this.closed) return;
+      this.ready.push(entry);
+      this.pump();
+    }, delay);
+    this.timers.add(timer);
   }
 
   private finish(id: string): void {

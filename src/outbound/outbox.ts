@@ -13,22 +13,28 @@
  *   (`PermanentJobError`). Every outcome lands on the message
  *   (`store.setDelivery`): `queued` (with the last error while retrying),
  *   `sent`, or `failed` with the platform's own words, which advisors see.
+ *   A job the queue gives up on without a last try of ours (BullMQ fails a job
+ *   whose workers were killed mid-send too often) is recorded `failed` by the
+ *   queue's give-up hook, so no message stays `queued` for ever.
  *
  * Exactly-once, as far as the platforms allow: before calling the platform a
- * worker claims the message's marker (`SET NX`, value `sending:<uuid>`,
- * 2-minute lease); after the platform accepted, the marker becomes
- * `sent:<platform id>` for 30 days. A re-run (BullMQ stalled-job recovery after
- * a kill -9, a duplicate enqueue, another node) that finds `sent:` does not
- * send again; one that finds a live `sending:` lease backs off and retries.
- * The window that remains is at-least-once: a worker killed after the
- * platform accepted the message but before the marker was written (a few
- * milliseconds), or a send whose answer was lost (timeout/5xx after the
- * platform did accept), is sent again on retry. Twilio's Messages API and
- * Meta's Send APIs take no idempotency key, so no client can close it.
+ * worker claims the message's marker (`SET NX`, value
+ * `sending:<expiry ms>:<uuid>`, 2-minute lease); after the platform accepted,
+ * the marker becomes `sent:<platform id>` for 30 days. A re-run (BullMQ
+ * stalled-job recovery after a kill -9, a duplicate enqueue, another node)
+ * that finds `sent:` does not send again; one that finds a live `sending:`
+ * lease waits for it to expire (`DeferJobError`: the wait is not a try, or a
+ * dead worker's lease would use up every try long before it expired) and then
+ * sends. The window that remains is at-least-once: a worker killed after the
+ * platform accepted the message but before the marker was written (for a
+ * kill during the platform call, the wait above ends in a second send), or a
+ * send whose answer was lost (timeout/5xx after the platform did accept), is
+ * sent again. Twilio's Messages API and Meta's Send APIs take no idempotency
+ * key, so no client can close it.
  */
 import { randomUUID } from 'node:crypto';
 import { GatewayError } from '../errors';
-import { PermanentJobError, type JobContext, type JobQueue } from '../jobs/job-queue';
+import { DeferJobError, PermanentJobError, type JobContext, type JobQueue } from '../jobs/job-queue';
 import type { Conversation, PublicChannel } from '../messages';
 import type { Logger } from '../ops/logger';
 import { keys } from '../store/keys';
@@ -69,18 +75,28 @@ export interface OutboxOptions {
   attempts?: number;
   /** First retry delay, doubling. Default 1000 ms. */
   backoffMs?: number;
+  /**
+   * How long a worker's claim on a send lives: longer than any platform call
+   * (the connectors time out after 10 s), since a claim that expires while
+   * its send is still running lets a re-run send twice. Default 120 s; tests
+   * shorten it so a dead worker's claim runs out quickly.
+   */
+  sendingLeaseSeconds?: number;
 }
 
 const SENDING_LEASE_SECONDS = 120;
 const SENT_MARKER_TTL_SECONDS = 30 * 24 * 3600;
-
-/** A live lease held by another worker: retry later, record nothing. */
-class SendInFlightError extends Error {
-  constructor() {
-    super('another worker is sending this message right now');
-    this.name = 'SendInFlightError';
-  }
-}
+/**
+ * Waiting behind a lease, look again at least this often: its holder may
+ * finish (`sent:`) or release it (a failed try) long before it expires.
+ */
+const LEASE_RECHECK_MAX_MS = 15_000;
+/**
+ * And never sooner than this after the lease's stated expiry: Redis expires
+ * the key on its own clock, a few milliseconds after the holder's stated
+ * time, and nodes' clocks differ a little.
+ */
+const LEASE_EXPIRY_MARGIN_MS = 200;
 
 export class Outbox {
   private readonly logger: Logger;
@@ -110,7 +126,7 @@ export class Outbox {
 
   /** Registers the `outbound` job handler. Call once, before `queue.start()`. */
   register(): void {
-    this.options.queue.process<OutboundJob>('outbound', (job, context) => this.deliver(job, context));
+    this.options.queue.process<OutboundJob>('outbound', (job, context) => this.deliver(job, context), { onGiveUp: (job, reason) => this.gaveUp(job, reason) });
   }
 
   private async enqueue(job: OutboundJob): Promise<void> {
@@ -139,14 +155,25 @@ export class Outbox {
     }
 
     const marker = keys.outboundMarker(conversationId, messageId);
-    const lease = `sending:${randomUUID()}`;
-    if (!(await store.setIfAbsent(marker, lease, SENDING_LEASE_SECONDS))) {
-      const found = (await store.get(marker)) ?? '';
-      if (found.startsWith('sent:')) {
-        this.logger.info({ conversationId, messageId }, 'already sent; not sending again');
-        return;
-      }
-      throw new SendInFlightError();
+    const leaseSeconds = this.options.sendingLeaseSeconds ?? SENDING_LEASE_SECONDS;
+    const lease = `sending:${Date.now() + leaseSeconds * 1000}:${randomUUID()}`;
+    let claimed: boolean;
+    let found: string | undefined;
+    try {
+      claimed = await store.setIfAbsent(marker, lease, leaseSeconds);
+      found = claimed ? undefined : await store.get(marker);
+    } catch (err) {
+      return this.recordFailure(job, context, err); // the store failed: a try like any other
+    }
+    if (found?.startsWith('sent:')) {
+      this.logger.info({ conversationId, messageId }, 'already sent; not sending again');
+      return;
+    }
+    if (!claimed) {
+      // Another worker's claim, most often one killed mid-send: wait it out (not a try, nothing recorded), then send.
+      const until = leaseWaitUntil(found);
+      this.logger.info({ conversationId, messageId, waitMs: until - Date.now() }, 'another worker holds the send; waiting for its lease');
+      throw new DeferJobError(until, 'another worker holds this send');
     }
 
     try {
@@ -163,6 +190,22 @@ export class Outbox {
       await store.delete(marker).catch(() => undefined); // release the lease so the retry may send
       await this.recordFailure(job, context, err);
     }
+  }
+
+  /**
+   * The queue's give-up hook: the net under every path on which a job ends
+   * without a last try of ours recording it, e.g. BullMQ failing a job whose
+   * workers were killed mid-send more than once. Only a message still
+   * `queued` is touched: `sent`, a recorded failure and platform reports win.
+   */
+  private async gaveUp(job: OutboundJob, reason: string): Promise<void> {
+    const { store } = this.options;
+    const { conversationId, messageId } = job;
+    if ((await store.get(keys.outboundMarker(conversationId, messageId)))?.startsWith('sent:')) return;
+    const message = await store.getMessage(conversationId, messageId);
+    if (!message || (message.delivery !== undefined && message.delivery.status !== 'queued')) return;
+    this.logger.warn({ conversationId, messageId }, 'outbound given up by the queue');
+    await store.setDelivery(conversationId, messageId, 'failed', `not sent, gave up: ${reason}`.slice(0, 500));
   }
 
   private unseal(job: OutboundJob): string {
@@ -191,4 +234,19 @@ export class Outbox {
     await store.setDelivery(conversationId, messageId, 'queued', `attempt ${context.attempt} failed: ${reason}; retrying`).catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * When to look again at a marker held by someone else's `sending:` lease:
+ * just after its stated expiry, or sooner (see LEASE_RECHECK_MAX_MS).
+ * A marker gone between our two reads is looked at again almost at once.
+ * A lease without a stated expiry (written before leases carried one) is
+ * looked at every LEASE_RECHECK_MAX_MS until Redis expires it.
+ */
+function leaseWaitUntil(found: string | undefined): number {
+  const now = Date.now();
+  if (found === undefined) return now + LEASE_EXPIRY_MARGIN_MS;
+  const expiry = /^sending:(\d+):/.exec(found)?.[1];
+  const wait = expiry === undefined ? LEASE_RECHECK_MAX_MS : Number(expiry) - now + LEASE_EXPIRY_MARGIN_MS;
+  return now + Math.min(LEASE_RECHECK_MAX_MS, Math.max(LEASE_EXPIRY_MARGIN_MS, wait));
 }

@@ -5,7 +5,7 @@
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
 import { bullJobId } from '../../src/jobs/bullmq.queue';
-import { PermanentJobError, type JobContext } from '../../src/jobs/job-queue';
+import { DeferJobError, PermanentJobError, type JobContext } from '../../src/jobs/job-queue';
 import { bullQueue, eventually, redisUrl, uniquePrefix } from './support/bull';
 
 describe('BullJobQueue', () => {
@@ -50,6 +50,52 @@ describe('BullJobQueue', () => {
       { attempt: 2, final: true },
     ]);
     expect(of('permanent')).toEqual([{ attempt: 1, final: false }]);
+    await q.close();
+  });
+
+  it('a DeferJobError moves the job to delayed (BullMQ moveToDelayed + DelayedError) without counting a try', async () => {
+    const q = await bullQueue(uniquePrefix());
+    const contexts: JobContext[] = [];
+    const gaveUp: string[] = [];
+    q.process(
+      'outbound',
+      async (_data, context) => {
+        contexts.push(context);
+        if (contexts.length <= 3) throw new DeferJobError(Date.now() + 20, 'someone else holds it');
+      },
+      { onGiveUp: async (_data, reason) => void gaveUp.push(reason) },
+    );
+    await q.start();
+    await q.add('outbound', {}, { attempts: 1 }); // one try only: three waits must not use it up
+    await eventually(async () => (await q.counts('outbound')).completed === 1);
+    expect(contexts).toEqual(Array(4).fill({ attempt: 1, final: true }));
+    expect(await q.counts('outbound')).toMatchObject({ failed: 0, delayed: 0 });
+    expect(gaveUp).toEqual([]);
+    await q.close();
+  });
+
+  it('calls onGiveUp once per job that fails for good (last try or permanent), never for a retried one', async () => {
+    const q = await bullQueue(uniquePrefix());
+    const gaveUp: Array<{ kind: string; reason: string }> = [];
+    q.process<{ kind: string }>(
+      'outbound',
+      async ({ kind }, context) => {
+        if (kind === 'permanent') throw new PermanentJobError('HTTP 400');
+        if (kind === 'transient') throw new Error(`HTTP 503 on try ${context.attempt}`);
+        if (kind === 'recovers' && context.attempt === 1) throw new Error('HTTP 503');
+      },
+      { onGiveUp: async ({ kind }, reason) => void gaveUp.push({ kind, reason }) },
+    );
+    await q.start();
+    for (const kind of ['transient', 'permanent', 'recovers']) await q.add('outbound', { kind }, { attempts: 3 });
+    await eventually(async () => {
+      const counts = await q.counts('outbound');
+      return counts.completed === 1 && counts.failed === 2 && gaveUp.length === 2;
+    });
+    expect(gaveUp.sort((a, b) => a.kind.localeCompare(b.kind))).toEqual([
+      { kind: 'permanent', reason: 'HTTP 400' },
+      { kind: 'transient', reason: 'HTTP 503 on try 3' },
+    ]);
     await q.close();
   });
 
@@ -101,6 +147,46 @@ describe('BullJobQueue', () => {
     await rescuer.start();
     await eventually(async () => (await rescuer.counts('inbound')).completed === 1);
     expect(runs).toEqual([7]);
+    await rescuer.close();
+  });
+
+  it('a job whose workers are killed mid-run twice is failed by BullMQ without running the handler: onGiveUp still hears of it', async () => {
+    const prefix = uniquePrefix();
+    const producer = await bullQueue(prefix);
+    await producer.add('inbound', { n: 9 }, { jobId: 'killed-twice' });
+    await producer.close();
+
+    // Two worker processes in turn take the job and are killed with it (the second after the stalled check gave it back).
+    for (let kill = 0; kill < 2; kill++) {
+      const child = fork(join(__dirname, 'support', 'hanging-worker.ts'), [], {
+        execArgv: ['-r', join(__dirname, '..', 'support', 'ts-register.cjs')],
+        env: { ...process.env, HANGING_REDIS_URL: redisUrl(), HANGING_PREFIX: prefix },
+        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      });
+      await new Promise<void>((resolve, reject) => {
+        child.once('message', () => resolve());
+        child.once('exit', (code) => reject(new Error(`hanging worker exited early (${code})`)));
+      });
+      child.removeAllListeners('exit');
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGKILL');
+      await exited;
+    }
+
+    const rescuer = await bullQueue(prefix, { stalledIntervalMs: 300 });
+    const runs: number[] = [];
+    const gaveUp: Array<{ n: number; reason: string }> = [];
+    rescuer.process<{ n: number }>(
+      'inbound',
+      async ({ n }) => {
+        runs.push(n);
+      },
+      { onGiveUp: async ({ n }, reason) => void gaveUp.push({ n, reason }) },
+    );
+    await rescuer.start();
+    await eventually(async () => (await rescuer.counts('inbound')).failed === 1 && gaveUp.length === 1);
+    expect(runs).toEqual([]); // BullMQ's stalled limit (maxStalledCount 1) failed it without a third run
+    expect(gaveUp).toEqual([{ n: 9, reason: 'its worker stopped mid-run more than once (job stalled more than allowable limit)' }]);
     await rescuer.close();
   });
 

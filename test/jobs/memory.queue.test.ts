@@ -1,5 +1,5 @@
-/** The in-process queue keeps BullMQ's semantics: dedupe by job id, attempts with backoff, permanent errors. */
-import { PermanentJobError, type JobContext } from '../../src/jobs/job-queue';
+/** The in-process queue keeps BullMQ's semantics: dedupe by job id, attempts with backoff, permanent errors, deferral, the give-up hook. */
+import { DeferJobError, PermanentJobError, type JobContext } from '../../src/jobs/job-queue';
 import { MemoryJobQueue } from '../../src/jobs/memory.queue';
 import { silentLogger } from '../../src/ops/logger';
 
@@ -70,6 +70,48 @@ describe('MemoryJobQueue', () => {
     await q.add('outbound', { kind: 'permanent' }, { attempts: 3 });
     await q.idle();
     expect(calls.sort()).toEqual(['permanent:1:false', 'transient:1:false', 'transient:2:false', 'transient:3:true']);
+    await q.close();
+  });
+
+  it('a DeferJobError runs the job again after the wait without counting a try', async () => {
+    const q = queue();
+    const contexts: JobContext[] = [];
+    const gaveUp: string[] = [];
+    q.process(
+      'outbound',
+      async (_data, context) => {
+        contexts.push(context);
+        if (contexts.length <= 3) throw new DeferJobError(Date.now() + 5, 'someone else holds it');
+      },
+      { onGiveUp: async (_data, reason) => void gaveUp.push(reason) },
+    );
+    await q.start();
+    await q.add('outbound', {}, { attempts: 1 }); // one try only: three waits must not use it up
+    await q.idle();
+    expect(contexts).toEqual(Array(4).fill({ attempt: 1, final: true }));
+    expect(gaveUp).toEqual([]);
+    await q.close();
+  });
+
+  it('calls onGiveUp once when a job fails for good (last try or permanent), never for a retried or successful one', async () => {
+    const q = queue();
+    const gaveUp: Array<{ kind: string; reason: string }> = [];
+    q.process<{ kind: string }>(
+      'outbound',
+      async ({ kind }, context) => {
+        if (kind === 'permanent') throw new PermanentJobError('HTTP 400');
+        if (kind === 'transient') throw new Error(`HTTP 503 on try ${context.attempt}`);
+        if (kind === 'recovers' && context.attempt === 1) throw new Error('HTTP 503');
+      },
+      { onGiveUp: async ({ kind }, reason) => void gaveUp.push({ kind, reason }) },
+    );
+    await q.start();
+    for (const kind of ['transient', 'permanent', 'recovers', 'fine']) await q.add('outbound', { kind }, { attempts: 3 });
+    await q.idle();
+    expect(gaveUp.sort((a, b) => a.kind.localeCompare(b.kind))).toEqual([
+      { kind: 'permanent', reason: 'HTTP 400' },
+      { kind: 'transient', reason: 'HTTP 503 on try 3' },
+    ]);
     await q.close();
   });
 

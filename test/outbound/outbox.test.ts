@@ -6,6 +6,7 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import type { PublicChannel } from '../../src/messages';
+import { keys } from '../../src/store/keys';
 import { fixture } from '../connectors/support/fixtures';
 import { TEST_SECRETS, uniqueDigits } from '../connectors/support/gateway-parts';
 import { PlatformStandIn, type RecordedRequest, type ScriptedAnswer } from '../connectors/support/platform-stand-in';
@@ -202,6 +203,31 @@ describe.each(PLATFORMS)('outbox → $channel', (platform) => {
     // A re-run of the job itself (stalled-job recovery after the send) finds the sent marker.
     await rig.outbox.deliver({ v: 1, kind: 'text', conversationId: message.conversationId, messageId: message.id }, { attempt: 1, final: false });
     expect(standIn.requests).toHaveLength(1);
+  });
+});
+
+describe('outbox behind a dead worker\'s lease', () => {
+  it('waits for the lease to expire without using up a try, then sends exactly once', async () => {
+    const standIn = await new PlatformStandIn(PLATFORMS[0]!.ok).start();
+    // One try only: before the fix the lease conflict was that try, and the message stayed `queued` with nothing sent.
+    const rig = await buildRig(standIn, { attempts: 1 });
+    try {
+      const user = `+1555${uniqueDigits(7)}`;
+      const { message } = await botMessage(rig, 'sms', user, 'after the dead worker');
+      // What a worker killed with kill -9 during the platform call leaves: its claim, here with 1 s left.
+      const marker = keys.outboundMarker(message.conversationId, message.id);
+      expect(await rig.store.setIfAbsent(marker, `sending:${Date.now() + 1000}:dead-worker`, 1)).toBe(true);
+      await rig.outbox.sendText(message.conversationId, message.id);
+      await rig.queue.idle();
+      expect(standIn.requests).toHaveLength(1);
+      PLATFORMS[0]!.checkText(standIn.requests[0]!, user, 'after the dead worker');
+      expect(await deliveryOf(rig, message)).toEqual({ status: 'sent', updatedAt: expect.any(String) });
+      expect(await rig.store.get(marker)).toMatch(/^sent:SM/);
+    } finally {
+      await rig.queue.close();
+      await rig.store.close();
+      await standIn.stop();
+    }
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * A local HTTP server standing in for a platform's REST API (Graph API,
  * Twilio): it records every request as received and answers from a script
- * (status + JSON body), so tests can play "429 then 200" or "500 x3".
+ * (status + JSON body), so tests can play "429 then 200" or "500 x3", or
+ * leave a request unanswered (what a worker killed during the call saw).
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,7 +20,8 @@ export interface ScriptedAnswer {
   body: unknown;
 }
 
-export type Responder = (request: RecordedRequest, index: number) => ScriptedAnswer;
+/** `undefined`: no answer at all, until `stop()`. */
+export type Responder = (request: RecordedRequest, index: number) => ScriptedAnswer | undefined;
 
 export class PlatformStandIn {
   readonly requests: RecordedRequest[] = [];
@@ -53,6 +55,7 @@ export class PlatformStandIn {
         const index = this.requests.length;
         this.requests.push(recorded);
         const answer = this.responder(recorded, index);
+        if (!answer) return;
         res.writeHead(answer.status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(answer.body));
       });

@@ -3,7 +3,8 @@
  * test (test/outbound/outbox.durability.test.ts): the real RedisStore, the
  * real BullMQ queue, the real Twilio connector (pointed at the parent's
  * stand-in through TWILIO_API_URL) and the real Outbox. It sends 'ready' and
- * then works until the parent kills it.
+ * then works until the parent kills it. OUTBOX_NODE_LEASE_SECONDS shortens
+ * the claim its sends leave behind when killed (default: the Outbox's 120 s).
  */
 import type { Connector } from '../../../connectors/connector';
 import { createTwilioConnector } from '../../../connectors/twilio/twilio.connector';
@@ -25,7 +26,8 @@ async function run(): Promise<void> {
   const deliveries = new DeliveryLedger(store, logger);
   const twilio = createTwilioConnector({ config, store, cipher, logger, ingest: async () => ({ duplicate: false }), outboxStatus: deliveries.report });
   const queue = await BullJobQueue.connect(env.OUTBOX_NODE_REDIS_URL!, logger, { prefix: env.OUTBOX_NODE_PREFIX!, lockDurationMs: 1000, stalledIntervalMs: 300 });
-  const outbox = new Outbox({ queue, store, cipher, connectors: new Map<PublicChannel, Connector>([['sms', twilio]]), deliveries, logger });
+  const lease = env.OUTBOX_NODE_LEASE_SECONDS === undefined ? {} : { sendingLeaseSeconds: Number(env.OUTBOX_NODE_LEASE_SECONDS) };
+  const outbox = new Outbox({ queue, store, cipher, connectors: new Map<PublicChannel, Connector>([['sms', twilio]]), deliveries, logger, ...lease });
   outbox.register();
   await queue.start();
   process.send?.({ type: 'ready' });
