@@ -40,7 +40,7 @@ export interface BullJobQueueOptions {
   defaults?: Partial<RetryPolicy>;
   /** Bound on `add()` (and every producer command). Default 2 s. */
   commandTimeoutMs?: number;
-  /** How long `close()` lets running jobs finish before it stops waiting (their locks then expire and another node retries them). Default 10 s. */
+  /** How long `close()` lets running jobs finish before it stops waiting (their locks then expire and another node retries them). Default 5 s. */
   closeTimeoutMs?: number;
 }
 

@@ -37,6 +37,7 @@ import { GatewayError } from '../errors';
 import { DeferJobError, PermanentJobError, type JobContext, type JobQueue } from '../jobs/job-queue';
 import type { Conversation, PublicChannel } from '../messages';
 import type { Logger } from '../ops/logger';
+import type { Metrics } from '../ops/metrics';
 import { keys } from '../store/keys';
 import type { Store } from '../store/store';
 import type { TextCipher } from '../store/text-cipher';
@@ -71,6 +72,8 @@ export interface OutboxOptions {
   connectors: ReadonlyMap<PublicChannel, OutboundSender>;
   deliveries: DeliveryLedger;
   logger: Logger;
+  /** `pg_outbound_messages_total` by channel and result (sent, retry, failed), when given. */
+  metrics?: Pick<Metrics, 'outbound'>;
   /** Total tries per message. Default 5 (about 15 s of backoff with the default 1 s). */
   attempts?: number;
   /** First retry delay, doubling. Default 1000 ms. */
@@ -185,10 +188,11 @@ export class Outbox {
       await store.setDelivery(conversationId, messageId, 'sent');
       if (receipt.platformMessageId) await this.options.deliveries.remember(receipt.platformMessageId, conversationId, messageId);
       this.logger.info({ conversationId, messageId, channel: conversation.channel, kind: job.kind, attempt: context.attempt }, 'outbound sent');
+      this.options.metrics?.outbound.inc({ channel: conversation.channel, result: 'sent' });
     } catch (err) {
       if ((await store.get(marker).catch(() => undefined))?.startsWith('sent:')) return; // sent; only the bookkeeping after it failed
       await store.delete(marker).catch(() => undefined); // release the lease so the retry may send
-      await this.recordFailure(job, context, err);
+      await this.recordFailure(job, context, err, conversation.channel);
     }
   }
 
@@ -217,12 +221,13 @@ export class Outbox {
     }
   }
 
-  private async recordFailure(job: OutboundJob, context: JobContext, err: unknown): Promise<never> {
+  private async recordFailure(job: OutboundJob, context: JobContext, err: unknown, channel?: PublicChannel): Promise<never> {
     const { store } = this.options;
     const { conversationId, messageId } = job;
     const permanent = err instanceof PermanentJobError || (isPlatformError(err) && !err.retryable);
     const reason = isPlatformError(err) ? err.describe() : (err as Error).message;
     const log = { conversationId, messageId, attempt: context.attempt, status: isPlatformError(err) ? err.status : undefined, code: isPlatformError(err) ? err.platformCode : undefined };
+    if (channel) this.options.metrics?.outbound.inc({ channel, result: permanent || context.final ? 'failed' : 'retry' });
     if (permanent || context.final) {
       const why = permanent ? reason : `${reason} (gave up after ${context.attempt} attempts)`;
       this.logger.warn(log, 'outbound failed for good');

@@ -181,6 +181,10 @@ describe.each(PLATFORMS)('outbox → $channel', (platform) => {
     expect(delivery?.status).toBe('failed');
     expect(delivery?.error).toContain(`${platform.channel === 'sms' ? 'twilio' : platform.channel} ${platform.serverError.status}`);
     expect(delivery?.error).toContain('(gave up after 3 attempts)');
+    const counted = (await rig.metrics.outbound.get()).values.filter((v) => v.labels.channel === platform.channel);
+    expect(counted.find((v) => v.labels.result === 'retry')?.value).toBeGreaterThanOrEqual(2);
+    expect(counted.find((v) => v.labels.result === 'failed')?.value).toBeGreaterThanOrEqual(1);
+    expect(counted.find((v) => v.labels.result === 'sent')?.value).toBeGreaterThanOrEqual(1); // the tests before this one
   });
 
   it('a 4xx is not retried: failed at once, with the platform\'s reason', async () => {

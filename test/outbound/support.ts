@@ -15,10 +15,12 @@ import { silentLogger } from '../../src/ops/logger';
 import { Outbox } from '../../src/outbound/outbox';
 import { buildParts, type Parts } from '../connectors/support/gateway-parts';
 import type { PlatformStandIn } from '../connectors/support/platform-stand-in';
+import { Metrics } from '../../src/ops/metrics';
 
 export interface Rig extends Parts {
   queue: MemoryJobQueue;
   outbox: Outbox;
+  metrics: Metrics;
   connectors: Map<PublicChannel, Connector>;
 }
 
@@ -30,10 +32,11 @@ export async function buildRig(standIn: PlatformStandIn, options: { attempts?: n
     ['whatsapp', createWhatsAppConnector(parts.ctx)],
   ]);
   const queue = new MemoryJobQueue(silentLogger(), { defaults: { attempts: 3, backoffMs: 1 } });
-  const outbox = new Outbox({ queue: options.queue ?? queue, store: parts.store, cipher: parts.cipher, connectors, deliveries: parts.deliveries, logger: silentLogger(), attempts: options.attempts ?? 3, backoffMs: 1 });
+  const metrics = new Metrics({ defaultMetrics: false });
+  const outbox = new Outbox({ queue: options.queue ?? queue, store: parts.store, cipher: parts.cipher, connectors, deliveries: parts.deliveries, logger: silentLogger(), metrics, attempts: options.attempts ?? 3, backoffMs: 1 });
   outbox.register();
   await (options.queue ?? queue).start();
-  return { ...parts, queue, outbox, connectors };
+  return { ...parts, queue, outbox, metrics, connectors };
 }
 
 /** A conversation with one bot message waiting to go out. */
