@@ -4,8 +4,13 @@
  *
  * Order matters: redact first (raw card numbers and secrets never reach the
  * store), then one atomic append-with-dedupe that also hands the message to
- * the bot: on Redis the same script records it in the inbox stream, which
- * InboxRelay (src/jobs/inbox-relay.ts) turns into the durable `inbound` job;
+ * the bot. The dedupe is by the platform's message id across every
+ * conversation of the sender, for 7 days, and comes before the choice of a
+ * conversation: a redelivery after its conversation was closed (or expired)
+ * is a duplicate, not the first message of a new conversation (PRODUCT.md:
+ * a duplicate delivery leaves one entry). On Redis the same script records
+ * the message in the inbox stream, which InboxRelay
+ * (src/jobs/inbox-relay.ts) turns into the durable `inbound` job;
  * the memory store has no inbox, so ingest adds the job itself. `ingest`
  * resolves only when the message is durably stored and handed over, so a
  * webhook may acknowledge; it rejects with GW_ERR_STORE_UNAVAILABLE otherwise,
@@ -17,7 +22,8 @@ import { isGatewayError } from './errors';
 import type { Conversation, InboundMessage, Message, MessageDraft } from './messages';
 import type { Logger } from './ops/logger';
 import type { Metrics } from './ops/metrics';
-import type { AppendResult, Store } from './store/store';
+import { keys } from './store/keys';
+import type { InboundAppendResult, PlatformMessage, Store } from './store/store';
 
 /** Removes what must never be stored from public-channel text (see src/bot/redact.ts). */
 export type Redactor = (text: string) => { text: string; redacted: boolean };
@@ -33,10 +39,40 @@ export function inboundJob(conversationId: string, messageId: string): { data: I
   return { data: { conversationId, messageId }, options: { jobId: `in_${conversationId}_${messageId}`, attempts: 5, backoffMs: 1000 } };
 }
 
-export interface IngestResult {
+/**
+ * A message stored now (and handed to the bot), or a platform's redelivery
+ * of one stored before: nothing stored, no job, no event.
+ */
+export type IngestResult = IngestStored | IngestDuplicate;
+
+export interface IngestStored {
+  duplicate: false;
   conversation: Conversation;
   message: Message;
-  duplicate: boolean;
+}
+
+export interface IngestDuplicate {
+  duplicate: true;
+  /**
+   * The conversation the first delivery was stored in. When it has expired
+   * (`expired`: THREAD_RETENTION_DAYS may be shorter than the 7-day dedupe
+   * window), only its id is left: see `expiredConversation`.
+   */
+  conversation: Conversation;
+  expired: boolean;
+  /** The first delivery, when the redelivery was aimed at its conversation (the usual case: a quick retry). */
+  message?: Message;
+}
+
+/**
+ * What ingest can say of a conversation whose records expired: its id (from
+ * the dedupe record), the redelivery's own channel and sender, `closed`
+ * since nothing can be added to it; its times are unknown and given as the
+ * epoch, so nothing mistakes it for recent activity.
+ */
+function expiredConversation(id: string, inbound: InboundMessage): Conversation {
+  const unknown = new Date(0).toISOString();
+  return { id, channel: inbound.channel, externalUserId: inbound.externalUserId, status: 'closed', secure: 'none', lastMessageAt: unknown, createdAt: unknown };
 }
 
 export interface IngestDeps {
@@ -76,8 +112,8 @@ export function createIngest(deps: IngestDeps): Ingest {
   const log = deps.logger.child({ component: 'ingest' });
   const maxTextLength = deps.maxTextLength ?? 4096;
   // (channel, user) → the conversation this process last stored into for them.
-  // Only a hint that spares a repeat sender the two reads of openConversation:
-  // the append (requireOpen) is the authority and refuses a closed or expired
+  // Only a hint that spares a repeat sender the reads of the slow path: the
+  // append (requireOpen) is the authority and refuses a closed or expired
   // conversation, and then the hint is dropped and the slow path runs.
   const hints = new Map<string, string>();
   const remember = (key: string, conversationId: string) => {
@@ -86,18 +122,44 @@ export function createIngest(deps: IngestDeps): Ingest {
     if (hints.size > HINTS_MAX) hints.delete(hints.keys().next().value!);
   };
 
+  const count = (inbound: InboundMessage, outcome: 'stored' | 'duplicate') => deps.metrics?.inboundMessages.inc({ channel: inbound.channel, outcome });
+
+  /**
+   * A redelivery the append answered with only the id of its first
+   * delivery's conversation: another one than it was aimed at, or one that
+   * has expired. One read, off the hot path (a retry aimed at its own live
+   * conversation is answered by the append itself, message included).
+   */
+  async function duplicateElsewhere(inbound: InboundMessage, conversationId: string): Promise<IngestDuplicate> {
+    const conversation = await deps.store.getConversation(conversationId);
+    count(inbound, 'duplicate');
+    if (log.isLevelEnabled('debug')) log.debug({ conversationId, expired: conversation === undefined }, 'inbound duplicate');
+    return { duplicate: true, conversation: conversation ?? expiredConversation(conversationId, inbound), expired: conversation === undefined };
+  }
+
   return async function ingest(inbound: InboundMessage): Promise<IngestResult> {
     const clean = deps.redact(normaliseText(inbound.text, maxTextLength));
     const draft: MessageDraft = { author: 'customer', channel: inbound.channel, text: clean.text, ...(clean.redacted ? { redacted: true } : {}) };
     const inbox = deps.store.durableInbox;
-    const options = { dedupeKey: `${inbound.channel}:${inbound.platformMessageId}`, requireOpen: true, inbox };
+    const platformMessage: PlatformMessage = { channel: inbound.channel, externalUserId: inbound.externalUserId, platformMessageId: inbound.platformMessageId };
     const hintKey = `${inbound.channel}\n${inbound.externalUserId}`;
 
-    let appended: AppendResult | undefined;
-    const hinted = hints.get(hintKey);
-    if (hinted !== undefined) {
+    let target = hints.get(hintKey);
+    if (target === undefined) {
+      // No hint (the sender's first message on this node): ask, in one round
+      // trip, where the message was first stored if it was, and which
+      // conversation the sender is in, and aim the append there instead of
+      // opening a conversation for a redelivery. The append still decides:
+      // its dedupe comes before its open check, so a redelivery is answered
+      // as a duplicate even from a closed conversation.
+      const [first, current] = await Promise.all([deps.store.firstConversationOf(platformMessage), deps.store.get(keys.userConversation(inbound.channel, inbound.externalUserId))]);
+      target = first ?? current;
+    }
+
+    let appended: InboundAppendResult | undefined;
+    if (target !== undefined) {
       try {
-        appended = await deps.store.appendMessage(hinted, draft, options);
+        appended = await deps.store.appendInbound(target, draft, platformMessage, { requireOpen: true, inbox });
       } catch (err) {
         if (!refusedHint(err)) throw err;
         hints.delete(hintKey);
@@ -107,22 +169,25 @@ export function createIngest(deps: IngestDeps): Ingest {
       const { conversation, created } = await deps.store.openConversation(inbound.channel, inbound.externalUserId);
       if (created) deps.events.publish({ conversation, event: 'created' });
       // Not requireOpen here: openConversation just chose this conversation, as before.
-      appended = await deps.store.appendMessage(conversation.id, draft, { dedupeKey: options.dedupeKey, inbox });
+      appended = await deps.store.appendInbound(conversation.id, draft, platformMessage, { inbox });
     }
-    const { message, duplicate } = appended;
-    const conversation = appended.conversation;
+    if ('firstConversationId' in appended) return duplicateElsewhere(inbound, appended.firstConversationId);
+
+    const { message, duplicate, conversation } = appended;
     if (conversation.status === 'open') remember(hintKey, conversation.id);
-    if (!inbox) {
-      // Without an inbox, enqueued on duplicates too: if an earlier delivery
-      // stored the message but failed before its job was added, the platform's
-      // retry repairs it. The job id makes this idempotent.
+    // Without an inbox, a duplicate is enqueued again while its conversation
+    // is open: if an earlier delivery stored the message but failed before its
+    // job was added, the platform's retry repairs it (the job id makes this
+    // idempotent). A closed conversation's message is not handed over again.
+    if (!inbox && (!duplicate || conversation.status === 'open')) {
       const job = inboundJob(conversation.id, message.id);
       await deps.jobs.add<InboundJob>('inbound', job.data, job.options);
     }
 
-    deps.metrics?.inboundMessages.inc({ channel: inbound.channel, outcome: duplicate ? 'duplicate' : 'stored' });
+    count(inbound, duplicate ? 'duplicate' : 'stored');
     if (log.isLevelEnabled('debug')) log.debug({ conversationId: conversation.id, messageId: message.id, duplicate, length: message.text.length, redacted: clean.redacted }, 'inbound stored');
-    if (!duplicate) deps.events.publish({ conversation, event: 'message', message });
-    return { conversation, message, duplicate };
+    if (duplicate) return { duplicate, conversation, expired: false, message };
+    deps.events.publish({ conversation, event: 'message', message });
+    return { duplicate, conversation, message };
   };
 }

@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Every store key name, in one place. All keys of one conversation share the
  * hash tag `{c:<id>}`. (The append script also moves global keys, the
- * activity index and the inbox, so the store wants one Redis primary, not
- * Redis Cluster: README, "Redis".) The prefix `pg:` keeps the gateway's keys apart in a shared Redis.
+ * activity index, the inbox and the sender-wide `pg:inbound:` record, so the
+ * store wants one Redis primary, not Redis Cluster: README, "Redis".) The
+ * prefix `pg:` keeps the gateway's keys apart in a shared Redis.
  *
  * | key                               | type   | holds                                       |
  * |-----------------------------------|--------|---------------------------------------------|
@@ -10,6 +13,7 @@
  * | pg:{c:ID}:thread                  | stream | messages (text encrypted)                   |
  * | pg:{c:ID}:delivery                | hash   | message id -> delivery status JSON          |
  * | pg:{c:ID}:dedupe:KEY              | string | message id of a platform/client message id  |
+ * | pg:inbound:DIGEST                 | string | conversation of a platform message (7 days) |
  * | pg:{c:ID}:audit                   | stream | security events                             |
  * | pg:{c:ID}:pivot:JTI               | string | pivot ledger record                         |
  * | pg:{c:ID}:pivot:current           | string | jti of the newest unredeemed pivot          |
@@ -44,6 +48,18 @@ export const keys = {
   thread: (id: string) => `pg:{c:${id}}:thread`,
   delivery: (id: string) => `pg:{c:${id}}:delivery`,
   dedupe: (id: string, dedupeKey: string) => `pg:{c:${id}}:dedupe:${dedupeKey}`,
+  /** The `dedupe` key of an inbound platform message within its conversation. */
+  inboundDedupeKey: (channel: string, platformMessageId: string) => `${channel}:${platformMessageId}`,
+  /**
+   * The conversation an inbound platform message was first stored in, for
+   * every conversation of its sender: a redelivery after its conversation
+   * closed or expired is still a duplicate. Named by a digest of (channel,
+   * sender, platform id): no phone number in a key that outlives a short
+   * THREAD_RETENTION_DAYS, no ambiguity when ids contain `:` (Teams user ids
+   * do), and a bounded length (128 bits: collisions are out of reach).
+   */
+  inboundConversation: (channel: string, externalUserId: string, platformMessageId: string) =>
+    `pg:inbound:${createHash('sha256').update(JSON.stringify([channel, externalUserId, platformMessageId])).digest('base64url').slice(0, 22)}`,
   audit: (id: string) => `pg:{c:${id}}:audit`,
   pivot: (id: string, jti: string) => `pg:{c:${id}}:pivot:${jti}`,
   currentPivot: (id: string) => `pg:{c:${id}}:pivot:current`,

@@ -10,7 +10,19 @@ import { randomUUID } from 'node:crypto';
 import { GatewayError } from '../errors';
 import type { Conversation, DeliveryStatus, Message, MessageDraft, PublicChannel } from '../messages';
 import { keys } from './keys';
-import type { AppendOptions, AppendResult, LogEntry, Page, SecureAppendOptions, SecureAppendResult, Store, ThreadSlice } from './store';
+import type {
+  AppendOptions,
+  AppendResult,
+  InboundAppendOptions,
+  InboundAppendResult,
+  LogEntry,
+  Page,
+  PlatformMessage,
+  SecureAppendOptions,
+  SecureAppendResult,
+  Store,
+  ThreadSlice,
+} from './store';
 import { activityMember, compareMessageIds, DEFAULT_DEDUPE_TTL_SECONDS, timeOfMessageId } from './store';
 import type { TextCipher } from './text-cipher';
 
@@ -155,6 +167,11 @@ export class MemoryStore implements Store {
 
   async appendMessage(conversationId: string, draft: MessageDraft, options: AppendOptions = {}): Promise<AppendResult> {
     this.check();
+    return this.appendNow(conversationId, draft, options);
+  }
+
+  /** The append, without a pause: callers that decide something first stay one step with it. */
+  private appendNow(conversationId: string, draft: MessageDraft, options: AppendOptions): AppendResult {
     const conversation = this.liveConversation(conversationId);
     const thread = this.threads.get(conversationId);
     if (!conversation || !thread) throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
@@ -174,6 +191,30 @@ export class MemoryStore implements Store {
     return { message: this.toMessage(conversationId, stored), duplicate: false, conversation: { ...conversation } };
   }
 
+  /** As APPEND_MESSAGE with dedupe scope 'sender' decides it (redis.scripts.ts): the sender-wide record first. */
+  async appendInbound(conversationId: string, draft: MessageDraft, message: PlatformMessage, options: InboundAppendOptions = {}): Promise<InboundAppendResult> {
+    this.check();
+    const senderKey = keys.inboundConversation(message.channel, message.externalUserId, message.platformMessageId);
+    const dedupeKey = keys.inboundDedupeKey(message.channel, message.platformMessageId);
+    const first = this.live(senderKey)?.value;
+    if (typeof first === 'string') {
+      const seen = first === conversationId ? this.live(keys.dedupe(conversationId, dedupeKey))?.value : undefined;
+      const conversation = this.liveConversation(conversationId);
+      const stored = typeof seen === 'string' && conversation ? this.threads.get(conversationId)?.find((m) => m.id === seen) : undefined;
+      if (stored && conversation) return { message: this.toMessage(conversationId, stored), duplicate: true, conversation: { ...conversation } };
+      return { duplicate: true, firstConversationId: first };
+    }
+    const appended = this.appendNow(conversationId, draft, { dedupeKey, requireOpen: options.requireOpen });
+    if (!appended.duplicate) this.kv.set(senderKey, { value: conversationId, expiresAt: this.expiry(DEFAULT_DEDUPE_TTL_SECONDS) });
+    return appended;
+  }
+
+  async firstConversationOf(message: PlatformMessage): Promise<string | undefined> {
+    this.check();
+    const first = this.live(keys.inboundConversation(message.channel, message.externalUserId, message.platformMessageId))?.value;
+    return typeof first === 'string' ? first : undefined;
+  }
+
   /** No pub/sub here: `presenceChannel` is not answered (the caller asks the sockets instead). */
   async appendIfSecure(conversationId: string, draft: MessageDraft, options: SecureAppendOptions = {}): Promise<SecureAppendResult> {
     this.check();
@@ -181,8 +222,7 @@ export class MemoryStore implements Store {
     if (!conversation || !this.threads.has(conversationId)) throw new GatewayError('GW_ERR_CONVERSATION_NOT_FOUND', conversationId);
     if (conversation.status !== 'open') throw new GatewayError('GW_ERR_CONVERSATION_CLOSED', conversationId);
     if (!this.secureUsable(conversation)) return { secure: false, conversation: { ...conversation } };
-    // appendMessage does not await before it appends: the check above and the append are one step.
-    return { secure: true, ...(await this.appendMessage(conversationId, draft, { dedupeKey: options.dedupeKey, dedupeTtlSeconds: options.dedupeTtlSeconds, requireOpen: true })) };
+    return { secure: true, ...this.appendNow(conversationId, draft, { dedupeKey: options.dedupeKey, dedupeTtlSeconds: options.dedupeTtlSeconds, requireOpen: true }) };
   }
 
   /** As APPEND_SECURE_MESSAGE decides it (redis.scripts.ts). */

@@ -13,7 +13,32 @@ import { readConversationLua } from './conversation-fields';
  * carries only what changes from one call to the next.
  */
 const APPEND_LOCALS =
-  'thread, conv, dedupeKey, activityAll, activityOpen, inboxKey, useDedupe, dedupeTtl, retention, author, channel, sealed, redacted, requireOpen, authorName, conversationId, userPrefix, toInbox, presenceChannel';
+  'thread, conv, dedupeKey, activityAll, activityOpen, inboxKey, dedupeScope, dedupeTtl, retention, author, channel, sealed, redacted, requireOpen, authorName, conversationId, userPrefix, toInbox, presenceChannel, senderKey';
+
+/**
+ * `dedupeScope` 'sender': a platform message stored before in ANY
+ * conversation of its sender (`senderKey` holds that conversation's id) is a
+ * duplicate, decided before APPEND_STATUS: a redelivery must not be stored
+ * again because its conversation was closed or has expired meanwhile, or
+ * because the caller chose another conversation. Found in this conversation,
+ * it answers as APPEND_BODY's duplicate; elsewhere, or no longer readable
+ * here (expired), {'seen', '', {}, that conversation's id}.
+ */
+const APPEND_SEEN_BY_SENDER = `
+if dedupeScope == 'sender' then
+  local first = redis.call('GET', senderKey)
+  if first then
+    if first == conversationId then
+      local seen = redis.call('GET', dedupeKey)
+      if seen then
+        local entries = redis.call('XRANGE', thread, seen, seen)
+        if #entries > 0 then return {'duplicate', entries[1][1], ${readConversationLua('conv')}, unpack(entries[1][2])} end
+      end
+    end
+    return {'seen', '', {}, first}
+  end
+end
+`;
 
 /** The conversation exists (and is open when asked). */
 const APPEND_STATUS = `
@@ -22,9 +47,13 @@ if not status then return {'missing', '', {}} end
 if requireOpen == '1' and status ~= 'open' then return {'closed', '', {}} end
 `;
 
-/** Dedupe, append, activity, inbox. */
+/**
+ * Dedupe within the conversation, append, activity, inbox. The conversation's
+ * own record (`dedupeKey`) is checked in either scope: with 'sender' it still
+ * catches a platform message stored before the sender-wide record existed.
+ */
 const APPEND_BODY = `
-if useDedupe == '1' then
+if dedupeScope ~= 'none' then
   local seen = redis.call('GET', dedupeKey)
   if seen then
     local entries = redis.call('XRANGE', thread, seen, seen)
@@ -38,7 +67,8 @@ else
   id = redis.call('XADD', thread, '*', 'a', author, 'ch', channel, 't', sealed, 'r', redacted)
 end
 local ttl = tonumber(retention)
-if useDedupe == '1' then redis.call('SET', dedupeKey, id, 'EX', tonumber(dedupeTtl)) end
+if dedupeScope ~= 'none' then redis.call('SET', dedupeKey, id, 'EX', tonumber(dedupeTtl)) end
+if dedupeScope == 'sender' then redis.call('SET', senderKey, conversationId, 'EX', tonumber(dedupeTtl)) end
 local ms = string.match(id, '^(%d+)')
 local member = string.rep('0', 15 - #ms) .. ms .. '|' .. conversationId
 local previous = redis.call('HGET', conv, 'activityMember')
@@ -69,13 +99,16 @@ return {'appended', id, ${readConversationLua('conv')}, listeners}
  * throughput: see bench/webhook.bench.ts).
  *
  * KEYS: thread stream, conversation hash, dedupe key, activity index all,
- * activity index open, inbox stream.
- * ARGV: useDedupe (0|1), dedupeTtl, retentionTtl, author, channel, sealedText,
- * redacted, requireOpen (0|1), authorName ('' for none), conversation id,
+ * activity index open, inbox stream, sender-wide dedupe key
+ * (`keys.inboundConversation`; read and written only with scope 'sender').
+ * ARGV: dedupeScope ('none' | 'conversation' | 'sender': APPEND_SEEN_BY_SENDER),
+ * dedupeTtl, retentionTtl, author, channel, sealedText, redacted,
+ * requireOpen (0|1), authorName ('' for none), conversation id,
  * user-key prefix, inbox (0|1).
  * Returns {'appended'|'duplicate'|'missing'|'closed', id, {CONVERSATION_FIELDS values (conversation-fields.ts)}[, field, value, ...]}
  * (the stored fields only for a duplicate: the caller knows what it appended;
- * after 'appended' comes APPEND_SECURE_MESSAGE's `listeners`, '' here).
+ * after 'appended' comes APPEND_SECURE_MESSAGE's `listeners`, '' here),
+ * or {'seen', '', {}, conversation id} (scope 'sender' only).
  *
  * A new message also:
  * - moves the conversation in the activity indexes (members `<ms, 15 digits>|<id>`,
@@ -87,12 +120,16 @@ return {'appended', id, ${readConversationLua('conv')}, listeners}
  *   into the bot's `inbound` job: stored and handed over atomically, so no
  *   crash can leave a stored message without its job. A duplicate adds nothing.
  *
- * The global keys (indexes, inbox, user pointer) make this a script for one
- * Redis primary (with replicas/Sentinel), not Redis Cluster (README, "Redis").
+ * - with scope 'sender', records its conversation under `senderKey` for
+ *   dedupeTtl (7 days), beside the conversation's own record.
+ *
+ * The global keys (indexes, inbox, user pointer, sender-wide dedupe record)
+ * make this a script for one Redis primary (with replicas/Sentinel), not
+ * Redis Cluster (README, "Redis").
  */
 export const APPEND_MESSAGE = `
-local ${APPEND_LOCALS} = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], ''
-${APPEND_STATUS}${APPEND_BODY}`;
+local ${APPEND_LOCALS} = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], '', KEYS[7]
+${APPEND_SEEN_BY_SENDER}${APPEND_STATUS}${APPEND_BODY}`;
 
 /** The names APPEND_SECURE_MESSAGE writes into its text instead of receiving them on every call. */
 export interface SecureAppendConstants {
@@ -127,7 +164,7 @@ function luaLiteral(value: string | number): string {
  *
  * KEYS: thread stream, conversation hash, dedupe key, lock key, the
  * conversation's session set (one hash tag: all of one conversation).
- * ARGV: useDedupe (0|1), dedupeTtl, author, channel, sealedText, redacted,
+ * ARGV: dedupeScope ('none' | 'conversation'), dedupeTtl, author, channel, sealedText, redacted,
  * authorName ('' for none), conversation id, presence channel ('' for none).
  * Returns as APPEND_MESSAGE, or {'not_secure', '', {CONVERSATION_FIELDS values}}.
  * With a presence channel, 'appended' is followed by its number of
@@ -138,7 +175,7 @@ function luaLiteral(value: string | number): string {
 export function appendSecureMessageScript(constants: SecureAppendConstants): string {
   const c = constants;
   return `
-local ${APPEND_LOCALS} = KEYS[1], KEYS[2], KEYS[3], ${luaLiteral(c.activityAll)}, ${luaLiteral(c.activityOpen)}, '', ARGV[1], ARGV[2], ${luaLiteral(c.retentionSeconds)}, ARGV[3], ARGV[4], ARGV[5], ARGV[6], '1', ARGV[7], ARGV[8], ${luaLiteral(c.userPrefix)}, '0', ARGV[9]
+local ${APPEND_LOCALS} = KEYS[1], KEYS[2], KEYS[3], ${luaLiteral(c.activityAll)}, ${luaLiteral(c.activityOpen)}, '', ARGV[1], ARGV[2], ${luaLiteral(c.retentionSeconds)}, ARGV[3], ARGV[4], ARGV[5], ARGV[6], '1', ARGV[7], ARGV[8], ${luaLiteral(c.userPrefix)}, '0', ARGV[9], ''
 ${APPEND_STATUS}
 local function secureUsable()
   if redis.call('HGET', conv, 'secure') == 'locked' or redis.call('EXISTS', KEYS[4]) == 1 then return false end

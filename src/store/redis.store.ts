@@ -3,9 +3,10 @@
  *
  * - A thread is a Redis Stream: ids are ordered and carry their time, `XRANGE (id`
  *   reads exactly what came after a message.
- * - Append + dedupe is one Lua script over keys of one conversation (one hash
- *   tag, so Redis Cluster keeps it in one slot): of any number of concurrent
- *   deliveries of one platform message, exactly one appends.
+ * - Append + dedupe is one Lua script: of any number of concurrent deliveries
+ *   of one platform message, exactly one appends, whichever conversation
+ *   each delivery was aimed at (the sender-wide record `pg:inbound:` is
+ *   checked and written in the same step).
  * - The conversation list is a sorted set of lexicographic members
  *   (`<ms padded>|<id>`), so a cursor is just the last member seen.
  * - Bounded timeouts everywhere: a Redis that stops answering makes calls
@@ -18,7 +19,19 @@ import type { Conversation, DeliveryStatus, Message, MessageDraft, PublicChannel
 import { keys } from './keys';
 import { conversationFromFields, CONVERSATION_FIELDS } from './conversation-fields';
 import { APPEND_MESSAGE, appendSecureMessageScript, COMPARE_AND_SET, TOUCH_ACTIVITY } from './redis.scripts';
-import type { AppendOptions, AppendResult, LogEntry, Page, SecureAppendOptions, SecureAppendResult, Store, ThreadSlice } from './store';
+import type {
+  AppendOptions,
+  AppendResult,
+  InboundAppendOptions,
+  InboundAppendResult,
+  LogEntry,
+  Page,
+  PlatformMessage,
+  SecureAppendOptions,
+  SecureAppendResult,
+  Store,
+  ThreadSlice,
+} from './store';
 import { activityMember, DEFAULT_DEDUPE_TTL_SECONDS, isMessageId, timeOfMessageId } from './store';
 import type { TextCipher } from './text-cipher';
 
@@ -28,11 +41,11 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number;
 }
 
-/** APPEND_MESSAGE's reply: state, message id, conversation fields, then (duplicate only) the stored message's fields. */
+/** APPEND_MESSAGE's reply: state, message id, conversation fields, then (duplicate only) the stored message's fields ('seen': the first conversation's id). */
 type AppendReply = [string, string, Array<string | null>, ...string[]];
 
 type ScriptClient = Redis & {
-  pgAppend(thread: string, conv: string, dedupe: string, all: string, open: string, inbox: string, ...args: string[]): Promise<AppendReply>;
+  pgAppend(thread: string, conv: string, dedupe: string, all: string, open: string, inbox: string, sender: string, ...args: string[]): Promise<AppendReply>;
   pgAppendSecure(thread: string, conv: string, dedupe: string, lock: string, sessions: string, ...args: string[]): Promise<AppendReply>;
   pgCas(key: string, expected: string, next: string, ttl: string): Promise<[number, string | null]>;
   pgTouch(all: string, open: string, conv: string, member: string, status: string): Promise<number>;
@@ -87,7 +100,7 @@ export class RedisStore implements Store {
   ) {
     this.client = redis as ScriptClient;
     this.retentionSeconds = options.threadRetentionDays * 86_400;
-    redis.defineCommand('pgAppend', { numberOfKeys: 6, lua: APPEND_MESSAGE });
+    redis.defineCommand('pgAppend', { numberOfKeys: 7, lua: APPEND_MESSAGE });
     redis.defineCommand('pgAppendSecure', {
       numberOfKeys: 5,
       lua: appendSecureMessageScript({
@@ -240,29 +253,62 @@ export class RedisStore implements Store {
 
   async appendMessage(conversationId: string, draft: MessageDraft, options: AppendOptions = {}): Promise<AppendResult> {
     return this.run(async () => {
-      const sealed = this.options.cipher.encrypt(draft.text, conversationId);
-      const reply = await this.client.pgAppend(
-        keys.thread(conversationId),
-        keys.conversation(conversationId),
-        keys.dedupe(conversationId, options.dedupeKey ?? ''),
-        keys.activity('all'),
-        keys.activity('open'),
-        keys.inbox,
-        options.dedupeKey === undefined ? '0' : '1',
-        String(options.dedupeTtlSeconds ?? DEFAULT_DEDUPE_TTL_SECONDS),
-        String(this.retentionSeconds),
-        draft.author,
-        draft.channel,
-        sealed,
-        draft.redacted ? '1' : '0',
-        options.requireOpen ? '1' : '0',
-        draft.authorName ?? '',
-        conversationId,
-        keys.userConversationPrefix,
-        options.inbox ? '1' : '0',
-      );
+      const scope = options.dedupeKey === undefined ? 'none' : 'conversation';
+      const reply = await this.append(conversationId, draft, scope, keys.dedupe(conversationId, options.dedupeKey ?? ''), '', options, options.dedupeTtlSeconds);
       return this.appended(conversationId, draft, reply);
     });
+  }
+
+  /** APPEND_MESSAGE with dedupe scope 'sender' (redis.scripts.ts): the same one round trip. */
+  async appendInbound(conversationId: string, draft: MessageDraft, message: PlatformMessage, options: InboundAppendOptions = {}): Promise<InboundAppendResult> {
+    return this.run(async () => {
+      const reply = await this.append(
+        conversationId,
+        draft,
+        'sender',
+        keys.dedupe(conversationId, keys.inboundDedupeKey(message.channel, message.platformMessageId)),
+        keys.inboundConversation(message.channel, message.externalUserId, message.platformMessageId),
+        options,
+      );
+      if (reply[0] === 'seen') return { duplicate: true, firstConversationId: reply[3] ?? '' };
+      return this.appended(conversationId, draft, reply);
+    });
+  }
+
+  async firstConversationOf(message: PlatformMessage): Promise<string | undefined> {
+    return this.run(async () => (await this.redis.get(keys.inboundConversation(message.channel, message.externalUserId, message.platformMessageId))) ?? undefined);
+  }
+
+  private append(
+    conversationId: string,
+    draft: MessageDraft,
+    scope: 'none' | 'conversation' | 'sender',
+    dedupeKey: string,
+    senderKey: string,
+    options: InboundAppendOptions,
+    dedupeTtlSeconds = DEFAULT_DEDUPE_TTL_SECONDS,
+  ): Promise<AppendReply> {
+    return this.client.pgAppend(
+      keys.thread(conversationId),
+      keys.conversation(conversationId),
+      dedupeKey,
+      keys.activity('all'),
+      keys.activity('open'),
+      keys.inbox,
+      senderKey,
+      scope,
+      String(dedupeTtlSeconds),
+      String(this.retentionSeconds),
+      draft.author,
+      draft.channel,
+      this.options.cipher.encrypt(draft.text, conversationId),
+      draft.redacted ? '1' : '0',
+      options.requireOpen ? '1' : '0',
+      draft.authorName ?? '',
+      conversationId,
+      keys.userConversationPrefix,
+      options.inbox ? '1' : '0',
+    );
   }
 
   /** One step: APPEND_SECURE_MESSAGE (redis.scripts.ts). */
@@ -274,7 +320,7 @@ export class RedisStore implements Store {
         keys.dedupe(conversationId, options.dedupeKey ?? ''),
         keys.secureLock(conversationId),
         keys.conversationSessions(conversationId),
-        options.dedupeKey === undefined ? '0' : '1',
+        options.dedupeKey === undefined ? 'none' : 'conversation',
         String(options.dedupeTtlSeconds ?? DEFAULT_DEDUPE_TTL_SECONDS),
         draft.author,
         draft.channel,

@@ -29,8 +29,10 @@ export interface ThreadSlice {
 
 export interface AppendOptions {
   /**
-   * The platform's message id (or a client message id): a second append with
-   * the same key returns the first message with `duplicate: true`.
+   * A client message id or an idempotency key, scoped to this conversation:
+   * a second append with the same key returns the first message with
+   * `duplicate: true`. (A platform's message id is deduplicated across
+   * conversations: `appendInbound`.)
    */
   dedupeKey?: string;
   /** How long the dedupe key is remembered. Default 7 days (WhatsApp redelivers for up to 7 days). */
@@ -55,6 +57,34 @@ export interface AppendResult {
   /** The conversation as the append left it (its `lastMessageAt` is the message's time unless `duplicate`). */
   conversation: Conversation;
 }
+
+/**
+ * A customer message as its platform names it. One platform message always
+ * comes from one sender, so (channel, sender, platform id) names it even on
+ * platforms whose ids are unique per chat only (Bot Framework) or chosen by
+ * the client (the sandbox).
+ */
+export interface PlatformMessage {
+  channel: PublicChannel;
+  externalUserId: string;
+  platformMessageId: string;
+}
+
+export type InboundAppendOptions = Pick<AppendOptions, 'requireOpen' | 'inbox'>;
+
+/**
+ * `appendInbound`'s duplicate whose first delivery it did not read: stored in
+ * another conversation of the sender (often one closed since), or in this one
+ * after its records expired.
+ */
+export interface FirstDeliveredElsewhere {
+  duplicate: true;
+  /** Where the first delivery was stored; that conversation may be gone. */
+  firstConversationId: string;
+}
+
+/** Stored, a duplicate found in this conversation (as `appendMessage`), or a duplicate from another one. */
+export type InboundAppendResult = AppendResult | FirstDeliveredElsewhere;
 
 /**
  * `appendIfSecure`'s answer: stored on the secure channel, or not stored
@@ -100,6 +130,24 @@ export interface Store {
 
   /** Appends to the thread and bumps the conversation's activity. Atomic with its dedupe. */
   appendMessage(conversationId: string, draft: MessageDraft, options?: AppendOptions): Promise<AppendResult>;
+  /**
+   * A customer message from a public channel, deduplicated by its platform id
+   * for 7 days (WhatsApp redelivers for up to 7 days) across every
+   * conversation of its sender, in the same atomic step as the append
+   * (`appendMessage` with the dedupe key `keys.inboundDedupeKey`, plus the
+   * sender-wide record `keys.inboundConversation`). That check comes first:
+   * a redelivery is a duplicate even when this conversation is closed or
+   * missing, or the first delivery went to a conversation since closed or
+   * expired; only then does `requireOpen` refuse.
+   * @throws GatewayError GW_ERR_CONVERSATION_NOT_FOUND, GW_ERR_CONVERSATION_CLOSED (with requireOpen)
+   */
+  appendInbound(conversationId: string, draft: MessageDraft, message: PlatformMessage, options?: InboundAppendOptions): Promise<InboundAppendResult>;
+  /**
+   * The conversation a platform message was first stored in by
+   * `appendInbound`, for 7 days; undefined for a message never stored. Only
+   * a look before choosing a conversation: `appendInbound` decides.
+   */
+  firstConversationOf(message: PlatformMessage): Promise<string | undefined>;
   /**
    * An advisor reply on the secure channel, in one atomic step: appended (as
    * `appendMessage` with `requireOpen`) only while the channel is usable,

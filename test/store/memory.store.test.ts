@@ -5,8 +5,14 @@ import { storeContract } from './store.contract';
 storeContract(
   'memory',
   async () => {
-    const store = new MemoryStore({ cipher: TextCipher.ephemeral(), threadRetentionDays: 90 });
-    return { store, peer: store };
+    // The wall clock, moved on by expireConversation: a retention of 1 day,
+    // so a jump of a day expires threads and leaves 7-day dedupe records.
+    let skipped = 0;
+    const store = new MemoryStore({ cipher: TextCipher.ephemeral(), threadRetentionDays: 1, now: () => Date.now() + skipped });
+    const expireConversation = async () => {
+      skipped += 86_400_000 + 1000;
+    };
+    return { store, peer: store, expireConversation };
   },
   async (h) => h.store.close(),
 );

@@ -8,17 +8,29 @@ import { storeContract } from './store.contract';
 
 const url = () => process.env.TEST_REDIS_URL!;
 
+let contractAdmin: Redis | undefined;
+
 storeContract(
   'redis',
   async () => {
     const cipher = TextCipher.ephemeral();
     const store = await RedisStore.connect(url(), { cipher, threadRetentionDays: 90 });
     const peer = await RedisStore.connect(url(), { cipher, threadRetentionDays: 90 });
-    return { store, peer };
+    const admin = new Redis(url());
+    contractAdmin = admin;
+    // What the conversation's TTL does when it runs out: its hash, thread and
+    // deliveries go, and the user's pointer with them (it lives as long as the conversation).
+    const expireConversation = async (id: string) => {
+      const [channel, externalUserId] = await admin.hmget(keys.conversation(id), 'channel', 'externalUserId');
+      await admin.del(keys.conversation(id), keys.thread(id), keys.delivery(id));
+      if (channel && externalUserId && (await admin.get(keys.userConversation(channel, externalUserId))) === id) await admin.del(keys.userConversation(channel, externalUserId));
+    };
+    return { store, peer, expireConversation };
   },
   async (h) => {
     await h.store.close();
     await h.peer.close();
+    contractAdmin?.disconnect();
   },
 );
 
@@ -66,6 +78,28 @@ describe('redis store specifics', () => {
       expect(await store.appendIfSecure(conversation.id, draft, { presenceChannel: channel, dedupeKey: 'k' })).not.toHaveProperty('presenceListeners');
     } finally {
       subscriber.disconnect();
+      await store.close();
+    }
+  });
+
+  test('an inbound platform message is remembered for 7 days under a digest: no phone number or platform id in the key name', async () => {
+    const store = await RedisStore.connect(url(), { cipher: new TextCipher([newKey]), threadRetentionDays: 1 });
+    const raw = new Redis(url());
+    try {
+      const phone = `+1555${randomBytes(3).readUIntBE(0, 3)}`;
+      const wamid = `wamid.${randomBytes(8).toString('hex')}`;
+      const { conversation } = await store.openConversation('whatsapp', phone);
+      await store.appendInbound(conversation.id, { author: 'customer', channel: 'whatsapp', text: 'hi' }, { channel: 'whatsapp', externalUserId: phone, platformMessageId: wamid });
+      const key = keys.inboundConversation('whatsapp', phone, wamid);
+      expect(key).not.toContain(phone);
+      expect(key).not.toContain(wamid);
+      expect(await raw.get(key)).toBe(conversation.id);
+      // Outlives a thread kept 1 day: WhatsApp redelivers for up to 7 days.
+      expect(await raw.ttl(key)).toBeGreaterThan(7 * 86_400 - 60);
+      expect(await raw.ttl(key)).toBeLessThanOrEqual(7 * 86_400);
+      expect(await raw.ttl(keys.thread(conversation.id))).toBeLessThanOrEqual(86_400);
+    } finally {
+      raw.disconnect();
       await store.close();
     }
   });

@@ -5,13 +5,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import { keys } from '../../src/store/keys';
-import type { Store } from '../../src/store/store';
+import type { PlatformMessage, Store } from '../../src/store/store';
 import { isGatewayError } from '../../src/errors';
 
 export interface StoreHarness {
   store: Store;
   /** A second client of the same backing store (another "node"); the memory store returns itself. */
   peer: Store;
+  /**
+   * Makes a conversation's records gone, as THREAD_RETENTION_DAYS does after
+   * its last message, while keys with a longer lifetime (7-day dedupe) stay.
+   * It may expire other conversations of the store as well.
+   */
+  expireConversation: (conversationId: string) => Promise<void>;
 }
 
 export function storeContract(name: string, setup: () => Promise<StoreHarness>, teardown: (h: StoreHarness) => Promise<void>): void {
@@ -250,6 +256,82 @@ export function storeContract(name: string, setup: () => Promise<StoreHarness>, 
       expect((await h.peer.readLog(log, undefined, 10)).map((e) => e.value)).toEqual(['one', 'two', 'three']);
       expect((await h.store.readLog(log, ids[0], 10)).map((e) => e.value)).toEqual(['two', 'three']);
       expect((await h.store.readLog(log, undefined, 1)).map((e) => e.id)).toEqual([ids[0]]);
+    });
+
+    describe('inbound platform messages: one entry per (channel, sender, platform id) for 7 days, whatever the conversation', () => {
+      const draft = (text = 'transfer 500 to Bob') => ({ author: 'customer', channel: 'whatsapp', text }) as const;
+      const platformMessage = (externalUserId: string, platformMessageId = `wamid.${randomUUID()}`): PlatformMessage => ({ channel: 'whatsapp', externalUserId, platformMessageId });
+      const entries = async (conversationIds: string[]) => (await Promise.all(conversationIds.map((id) => h.store.readLatestMessages(id, 10)))).flatMap((t) => t.messages);
+
+      test('a redelivery after its conversation was closed is a duplicate, aimed at that conversation or at a new one', async () => {
+        const phone = user();
+        const wamid = platformMessage(phone);
+        const { conversation: a } = await h.store.openConversation('whatsapp', phone);
+        const first = await h.store.appendInbound(a.id, draft(), wamid, { requireOpen: true });
+        if ('firstConversationId' in first) throw new Error('expected a stored message');
+        expect(first).toMatchObject({ duplicate: false, conversation: { id: a.id, status: 'open' }, message: { text: 'transfer 500 to Bob' } });
+        expect(await h.peer.firstConversationOf(wamid)).toBe(a.id);
+        // Redelivered while open, from another node: the first message back.
+        expect(await h.peer.appendInbound(a.id, draft(), wamid, { requireOpen: true })).toMatchObject({ duplicate: true, message: { id: first.message.id } });
+
+        await h.store.updateConversation(a.id, { status: 'closed' });
+        // Aimed at the closed conversation: a duplicate, not GW_ERR_CONVERSATION_CLOSED (which would make the caller open a new one).
+        expect(await h.peer.appendInbound(a.id, draft(), wamid, { requireOpen: true })).toMatchObject({ duplicate: true, message: { id: first.message.id }, conversation: { id: a.id, status: 'closed' } });
+        // Aimed at the sender's next conversation: a duplicate that names where the first delivery went.
+        const { conversation: b } = await h.store.openConversation('whatsapp', phone);
+        expect(b.id).not.toBe(a.id);
+        expect(await h.store.appendInbound(b.id, draft(), wamid, { requireOpen: true })).toEqual({ duplicate: true, firstConversationId: a.id });
+        expect(await h.peer.appendInbound(b.id, draft(), wamid)).toEqual({ duplicate: true, firstConversationId: a.id });
+        expect((await entries([a.id, b.id])).map((m) => m.id)).toEqual([first.message.id]);
+        // A new platform message still reaches the new conversation; a closed one still refuses one.
+        expect(await h.store.appendInbound(b.id, draft('hello again'), platformMessage(phone), { requireOpen: true })).toMatchObject({ duplicate: false, conversation: { id: b.id } });
+        await expect(h.store.appendInbound(a.id, draft('late'), platformMessage(phone), { requireOpen: true })).rejects.toMatchObject({ code: 'GW_ERR_CONVERSATION_CLOSED' });
+        expect((await entries([a.id])).map((m) => m.text)).toEqual(['transfer 500 to Bob']);
+      });
+
+      test('the platform id is scoped to its sender and channel; conversation-scoped dedupe keys keep their scope', async () => {
+        const id = `SM${randomUUID()}`;
+        const [one, two] = [user(), user()];
+        const { conversation: a } = await h.store.openConversation('sms', one);
+        const { conversation: b } = await h.store.openConversation('sms', two);
+        const { conversation: c } = await h.store.openConversation('whatsapp', one);
+        const sms = { author: 'customer', channel: 'sms', text: 'hi' } as const;
+        expect((await h.store.appendInbound(a.id, sms, { channel: 'sms', externalUserId: one, platformMessageId: id })).duplicate).toBe(false);
+        expect((await h.store.appendInbound(b.id, sms, { channel: 'sms', externalUserId: two, platformMessageId: id })).duplicate).toBe(false);
+        expect((await h.store.appendInbound(c.id, { ...sms, channel: 'whatsapp' }, { channel: 'whatsapp', externalUserId: one, platformMessageId: id })).duplicate).toBe(false);
+        // An advisor's idempotency key (or a webview clientMessageId) is per conversation, as before: the same key elsewhere is new.
+        await h.store.appendMessage(a.id, { author: 'advisor', channel: 'sms', text: 'on it' }, { dedupeKey: 'advisor:ada:k1' });
+        expect((await h.store.appendMessage(b.id, { author: 'advisor', channel: 'sms', text: 'on it' }, { dedupeKey: 'advisor:ada:k1' })).duplicate).toBe(false);
+        expect((await h.peer.appendMessage(a.id, { author: 'advisor', channel: 'sms', text: 'on it' }, { dedupeKey: 'advisor:ada:k1' })).duplicate).toBe(true);
+        expect((await entries([a.id, b.id, c.id])).map((m) => m.text)).toEqual(['hi', 'on it', 'hi', 'on it', 'hi']);
+      });
+
+      test('10 parallel deliveries of one message, aimed at two conversations of the sender, store it once', async () => {
+        const phone = user();
+        const wamid = platformMessage(phone);
+        const { conversation: a } = await h.store.openConversation('whatsapp', phone);
+        await h.store.updateConversation(a.id, { status: 'closed' });
+        const { conversation: b } = await h.store.openConversation('whatsapp', phone);
+        const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? h.peer : h.store).appendInbound(i < 5 ? a.id : b.id, draft(), wamid)));
+        expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
+        expect(await entries([a.id, b.id])).toHaveLength(1);
+      });
+
+      test("a redelivery after its conversation's records expired is a duplicate, and opens nothing", async () => {
+        const phone = user();
+        const wamid = platformMessage(phone);
+        const { conversation: a } = await h.store.openConversation('whatsapp', phone);
+        expect((await h.store.appendInbound(a.id, draft(), wamid, { requireOpen: true })).duplicate).toBe(false);
+        await h.expireConversation(a.id);
+        expect(await h.store.getConversation(a.id)).toBeUndefined();
+
+        expect(await h.store.firstConversationOf(wamid)).toBe(a.id);
+        // Aimed at the expired conversation: a duplicate (not GW_ERR_CONVERSATION_NOT_FOUND, which would make the caller open one).
+        expect(await h.peer.appendInbound(a.id, draft(), wamid, { requireOpen: true })).toEqual({ duplicate: true, firstConversationId: a.id });
+        const { conversation: b } = await h.store.openConversation('whatsapp', phone);
+        expect(await h.store.appendInbound(b.id, draft(), wamid)).toEqual({ duplicate: true, firstConversationId: a.id });
+        expect(await entries([a.id, b.id])).toEqual([]);
+      });
     });
 
     test('ping answers while the store is up', async () => {
