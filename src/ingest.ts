@@ -91,13 +91,22 @@ export type Ingest = (inbound: InboundMessage) => Promise<IngestResult>;
 /** Printable ASCII, tab and newline only: already NFC, and no control character to strip. */
 const PLAIN_ASCII = /^[\t\n\x20-\x7e]*$/;
 
-/** Control characters (except tab/newline) are stripped and text is NFC-normalised before storing. */
+/**
+ * What is stripped besides control characters: the bidirectional embeddings,
+ * overrides and isolates (U+202A-U+202E, U+2066-U+2069). They let a message
+ * display in another order than it reads ("pay \u202Eevil" spoofing a
+ * console or the webview). The marks U+200E/U+200F stay: right-to-left
+ * writing needs them and they cannot reorder a run.
+ */
+const STRIPPED = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/gu;
+
+/** Control characters (except tab/newline) and bidi overrides are stripped and text is NFC-normalised before storing. */
 export function normaliseText(text: string, maxLength: number): string {
   // Most SMS text is plain ASCII: one linear test spares NFC and the per-character Unicode replace.
   if (PLAIN_ASCII.test(text)) return text.slice(0, maxLength);
   return text
     .normalize('NFC')
-    .replace(/\p{Cc}/gu, (c) => (c === '\n' || c === '\t' ? c : ''))
+    .replace(STRIPPED, (c) => (c === '\n' || c === '\t' ? c : ''))
     .slice(0, maxLength);
 }
 
