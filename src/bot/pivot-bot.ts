@@ -28,7 +28,7 @@ import { ActivityHandler, ActivityTypes, CardFactory, type TurnContext } from 'b
 import { isGatewayError } from '../errors';
 import type { Conversation } from '../messages';
 import type { PivotIntent, Tier } from '../pivot/policy';
-import { tierOf } from '../pivot/policy';
+import { highestIntent, tierOf } from '../pivot/policy';
 import { MASKED_IBAN_PATTERN, MASKED_PAN_PATTERN, REMOVED_MARKER } from './redact';
 import { CONTINUE_SECURELY, languageOf, replies, type ReplyLanguage } from './replies';
 
@@ -116,12 +116,16 @@ export class PivotBot extends ActivityHandler {
     const classified = await this.deps.classify(text);
     const lang = languageOf(classified.language);
     const fromRedaction = data.redacted ? intentFromRedaction(text) : undefined;
+    const removedSecret = data.redacted && text.includes(REMOVED_MARKER);
     const askedForNewLink = NEW_LINK.test(text);
     const previous = askedForNewLink ? await this.deps.currentInviteIntent(conversation.id) : undefined;
-    const intent: PivotIntent = fromRedaction ?? (previous !== undefined && tierOf(previous) >= tierOf(classified.intent) ? previous : classified.intent);
+    // The highest tier of what redaction found, what the text asks for, and the link asked for again:
+    // an IBAN inside a transfer request is still a transfer (tier 4), not a card payment (tier 2).
+    const intent: PivotIntent = highestIntent([fromRedaction, previous, classified.intent]) ?? 'none';
     if (intent === 'none' || tierOf(intent) === 0) return; // tier 0 stays on the public channel, for the advisor
 
-    if (intent === 'credential_disclosure') await context.sendActivity(replies.credentialWarning(lang));
+    // A secret shared is answered whatever link follows; "we removed it" only when redaction did remove one.
+    if (removedSecret || classified.intent === 'credential_disclosure') await context.sendActivity(replies.credentialWarning(lang, removedSecret));
     if (intent === 'lost_device') {
       await this.deps.lostDevice(conversation);
       await context.sendActivity(replies.lostDevice(lang));

@@ -53,14 +53,26 @@ export function luhnValid(digits: string): boolean {
 }
 
 /**
- * A run of digit groups joined by single spaces or dashes: `4111 1111-1111 1111`.
+ * What joins two groups of a card number or an IBAN as people type and paste
+ * them: up to three spaces (tabs, no-break and narrow no-break spaces too:
+ * phones and banking apps paste those), or one dash (hyphen, non-breaking
+ * hyphen, en dash) with up to three spaces on either side. Bounded, so a long
+ * run of spaces costs linear time.
+ */
+const GROUP_SPACE = '[ \\t\\u00a0\\u2007\\u202f]';
+const GROUP_SEPARATOR = `(?:${GROUP_SPACE}{0,3}[-\\u2010\\u2011\\u2013]${GROUP_SPACE}{0,3}|${GROUP_SPACE}{1,3})`;
+/** The same, for a sticky test at one position of an IBAN being read. */
+const IBAN_SEPARATOR = new RegExp(GROUP_SEPARATOR, 'uy');
+
+/**
+ * A run of digit groups joined by separators: `4111 1111-1111 1111`.
  * Card numbers are searched for inside such runs, on group boundaries, so
  * `4111 1111 1111 1111 0927` (number then expiry) is still found, while a
  * contiguous group of more than 19 digits is never taken for a card.
  */
-const DIGIT_RUN = /(?<!\d)\d+(?:[ -]\d+)*(?!\d)/gu;
+const DIGIT_RUN = new RegExp(`(?<!\\d)\\d+(?:${GROUP_SEPARATOR}\\d+)*(?!\\d)`, 'gu');
 const DIGITS = /\d+/gu;
-const ACCOUNT_DIGIT_RUN = /(?<!\d)\d(?:[ -]?\d){7,}(?!\d)/gu;
+const ACCOUNT_DIGIT_RUN = new RegExp(`(?<!\\d)\\d(?:${GROUP_SEPARATOR}?\\d){7,}(?!\\d)`, 'gu');
 const NINE_DIGITS = /(?<!\d)\d{9}(?!\d)/gu;
 
 /**
@@ -185,8 +197,8 @@ export function ibanValid(iban: string): boolean {
 }
 
 /**
- * Country code and check digits; the rest is read as alphanumerics with single
- * spaces, exactly as many as the country's length. No word boundary is asked
+ * Country code and check digits; the rest is read as alphanumerics with group
+ * separators between them (GROUP_SEPARATOR), exactly as many as the country's length. No word boundary is asked
  * for on either side (`IBAN:DE89…`, `…3000.`): mod-97 is what decides.
  */
 const IBAN_START = /([A-Za-z]{2})(\d{2})/gu;
@@ -208,8 +220,8 @@ function findIbans(text: string): Span[] {
         compact += ch;
         i += 1;
         end = i;
-      } else if (ch === ' ' && compact.length >= 4 && /[A-Za-z0-9]/u.test(text[i + 1] ?? '')) {
-        i += 1;
+      } else if (compact.length >= 4 && ((IBAN_SEPARATOR.lastIndex = i), IBAN_SEPARATOR.test(text)) && /[A-Za-z0-9]/u.test(text[IBAN_SEPARATOR.lastIndex] ?? '')) {
+        i = IBAN_SEPARATOR.lastIndex;
       } else {
         break;
       }
@@ -220,7 +232,7 @@ function findIbans(text: string): Span[] {
 }
 
 function maskIban(raw: string): string {
-  const compact = raw.replace(/\s/gu, '').toUpperCase();
+  const compact = raw.replace(/[^A-Za-z0-9]/gu, '').toUpperCase();
   return `${compact.slice(0, 2)}${MASK_BULLET.repeat(2)} ${B4} ${B4} ${compact.slice(-4)}`;
 }
 
@@ -246,7 +258,7 @@ const NUMERIC_KEYWORD_HINT = /code|c[oó]digo|pin|nip|otp|tan|clave|geheimzahl|k
 
 /** CVV-like keywords take 3–4 digits. */
 const CVV_KEYWORD =
-  /(?<![\p{L}\p{N}])(cvv2?|cvc2?|cvn|cid|cryptogramme|pr[uü]fziffer|kartenpr[uü]fnummer|pr[uü]fnummer|security number|c[oó]digo de seguridad de la tarjeta)(?![\p{L}])/giu;
+  /(?<![\p{L}\p{N}])(cvv2?|cvc2?|cvn|cid|cryptogramme|pr[uü]fziffer|kartenpr[uü]fnummer|pr[uü]fnummer|security number|security code|c[oó]digo de seguridad de la tarjeta)(?![\p{L}])/giu;
 
 /** "…code" words that do not name a secret. */
 const NOT_A_SECRET_CODE = new Set([
@@ -270,10 +282,10 @@ const CVV_SECRET_AFTER = /^(?:\s*[:=#-]?\s*(?:[\p{L}'’]+[\s:=,#-]+){0,6}?)(\d{
 
 /** Keywords after which the next word is a password, in the four languages. */
 const PASSWORD_KEYWORD =
-  /(?<![\p{L}\p{N}])(\p{L}*passwor[dt]|pass word|passphrase|pwd|memorable word|contrase[ñn]a|clave(?: de acceso)?|mot de passe|mot-de-passe|mdp|\p{L}*kennwort)(?![\p{L}])/giu;
+  /(?<![\p{L}\p{N}])(\p{L}*passwor[dt]|pass word|passphrase|passwd|pwd|pw|memorable word|contrase[ñn]a|clave(?: de acceso)?|mot de passe|mot-de-passe|mdp|\p{L}*kennwort)(?![\p{L}])/giu;
 
 /** What every PASSWORD_KEYWORD match contains, with the same flags (see NUMERIC_KEYWORD_HINT). */
-const PASSWORD_KEYWORD_HINT = /passwor[dt]|pass word|passphrase|pwd|memorable word|contrase[ñn]a|clave|mot de passe|mot-de-passe|mdp|kennwort/iu;
+const PASSWORD_KEYWORD_HINT = /passwor[dt]|pass word|passphrase|passwd|pwd|pw|memorable word|contrase[ñn]a|clave|mot de passe|mot-de-passe|mdp|kennwort/iu;
 
 /**
  * `is`, `:` … between a password keyword and the password, possibly after a

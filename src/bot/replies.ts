@@ -56,6 +56,14 @@ const CREDENTIAL_WARNING: Record<ReplyLanguage, string> = {
   de: 'Bitte teilen Sie niemals Passwörter, PINs oder Codes in diesem Chat. Wir haben es aus dem Gespräch entfernt; bitte ändern Sie es jetzt.',
 };
 
+/** The same warning when nothing was found to remove: it must not claim a removal that did not happen. */
+const CREDENTIAL_WARNING_NOTHING_REMOVED: Record<ReplyLanguage, string> = {
+  en: 'Please never share passwords, PINs or codes in this chat. If you shared one, please change it now.',
+  es: 'Nunca comparta contraseñas, PIN ni códigos en este chat. Si compartió alguno, cámbielo ahora.',
+  fr: 'Ne partagez jamais de mot de passe, de code PIN ou de code dans ce chat. Si vous en avez partagé un, changez-le maintenant.',
+  de: 'Bitte teilen Sie niemals Passwörter, PINs oder Codes in diesem Chat. Falls Sie eines geteilt haben, ändern Sie es bitte jetzt.',
+};
+
 const LOST_DEVICE: Record<ReplyLanguage, string> = {
   en: 'We have signed out every secure chat session of yours and told an advisor.',
   es: 'Hemos cerrado todas sus sesiones de chat seguro y avisado a un asesor.',
@@ -91,7 +99,7 @@ export function languageOf(value: string | undefined): ReplyLanguage {
 
 export const replies = {
   why: (intent: Exclude<PivotIntent, 'none'>, lang: ReplyLanguage) => WHY[lang][intent],
-  credentialWarning: (lang: ReplyLanguage) => CREDENTIAL_WARNING[lang],
+  credentialWarning: (lang: ReplyLanguage, removed: boolean) => (removed ? CREDENTIAL_WARNING : CREDENTIAL_WARNING_NOTHING_REMOVED)[lang],
   lostDevice: (lang: ReplyLanguage) => LOST_DEVICE[lang],
   inviteStillValid: (lang: ReplyLanguage) => INVITE_STILL_VALID[lang],
   locked: (lang: ReplyLanguage) => LOCKED[lang],

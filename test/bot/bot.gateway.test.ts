@@ -201,7 +201,7 @@ describe('risk tiers', () => {
     expect(items.map((i) => [i.kind, i.text]).sort()).toEqual(
       [
         ['invite', replies.why('credential_disclosure', 'en')],
-        ['text', replies.credentialWarning('en')],
+        ['text', replies.credentialWarning('en', true)],
       ].sort(),
     );
     const [customerMessage] = await threadOf(from);
@@ -209,7 +209,34 @@ describe('risk tiers', () => {
     expect(decodeJwt(tokenOf(items.find((i) => i.kind === 'invite')!)).intent).toBe('credential_disclosure');
   });
 
-  it('a card number or an IBAN is masked before storing and pivots to card_payment', async () => {
+  it('a secret next to a card number is still warned about; a disclosure with nothing to remove never claims a removal', async () => {
+    const both = newCustomer();
+    await say(both, `card ${spaced(randomPan())} and pin 4821`);
+    const items = await phone(both);
+    expect(items.map((i) => [i.kind, i.text]).sort()).toEqual(
+      [
+        ['invite', replies.why('card_payment', 'en')],
+        ['text', replies.credentialWarning('en', true)],
+      ].sort(),
+    );
+    expect((await threadOf(both))[0]?.text).toMatch(/^card •••• •••• •••• \d{4} and pin \[removed\]$/);
+
+    const told = newCustomer();
+    await say(told, 'I typed my password into a fake website');
+    const texts = (await phone(told)).filter((i) => i.kind === 'text').map((i) => i.text);
+    expect(texts).toEqual([replies.credentialWarning('en', false)]);
+    expect(replies.credentialWarning('en', false)).not.toMatch(/removed/i);
+  });
+
+  it('an IBAN inside a transfer request pivots to the transfer (tier 4), not to a card payment', async () => {
+    const from = newCustomer();
+    await say(from, 'I want to transfer 500 EUR to DE89 3704 0044 0532 0130 00');
+    const [invite] = await invitesOn(from);
+    expect(decodeJwt(tokenOf(invite!)).intent).toBe('transfer_funds');
+    expect((await threadOf(from))[0]).toMatchObject({ text: 'I want to transfer 500 EUR to DE•• •••• •••• 3000', redacted: true });
+  });
+
+  it('a card number or an IBAN is masked before storing and pivots to at least card_payment', async () => {
     const pan = randomPan();
     const withCard = newCustomer();
     await say(withCard, `can I pay my bill with ${spaced(pan)}`);
@@ -220,8 +247,9 @@ describe('risk tiers', () => {
     const withIban = newCustomer();
     await say(withIban, `my IBAN is ${spaced(iban)}`);
     const invites = await invitesOn(withIban);
-    expect(invites.map((i) => i.text)).toEqual([replies.why('card_payment', 'en')]);
-    expect(decodeJwt(tokenOf(invites[0]!)).intent).toBe('card_payment');
+    // Account details read as money movement to the classifier: the higher tier wins over card_payment.
+    expect(invites.map((i) => i.text)).toEqual([replies.why('transfer_funds', 'en')]);
+    expect(decodeJwt(tokenOf(invites[0]!)).intent).toBe('transfer_funds');
     expect((await threadOf(withIban))[0]).toMatchObject({ text: `my IBAN is DE•• •••• •••• ${iban.slice(-4)}`, redacted: true });
   });
 });

@@ -2,10 +2,13 @@ import fc from 'fast-check';
 import { maskPans, redact } from '../../src/bot/redact';
 
 // Checkers written independently of src/bot/redact.ts, from the definitions:
-// - a card number is a window of whole digit groups (groups joined by single
-//   spaces or dashes) holding 13–19 digits that pass Luhn;
+// - a card number is a window of whole digit groups (groups joined by 1-3
+//   spaces — plain, tab, no-break, figure or narrow no-break — or by one dash
+//   — hyphen, non-breaking hyphen or en dash — with 0-3 spaces around it)
+//   holding 13–19 digits that pass Luhn;
 // - an IBAN is a country code, two check digits and the country's number of
-//   alphanumerics (single spaces allowed between them) that pass mod-97.
+//   alphanumerics (the same separators allowed between them, after the first
+//   four) that pass mod-97.
 
 function luhn(digits: string): boolean {
   let sum = 0;
@@ -17,10 +20,13 @@ function luhn(digits: string): boolean {
   return sum % 10 === 0;
 }
 
+const SPACE = '[ \\t\\u00a0\\u2007\\u202f]';
+const SEPARATOR = `(?:${SPACE}{0,3}[-\\u2010\\u2011\\u2013]${SPACE}{0,3}|${SPACE}{1,3})`;
+
 function luhnValidRuns(text: string): string[] {
   const found: string[] = [];
-  for (const run of text.matchAll(/\d+(?:[ -]\d+)*/g)) {
-    const groups = run[0].split(/[ -]/);
+  for (const run of text.matchAll(new RegExp(`\\d+(?:${SEPARATOR}\\d+)*`, 'g'))) {
+    const groups = run[0].split(/\D+/);
     for (let i = 0; i < groups.length; i += 1) {
       let digits = '';
       for (let j = i; j < groups.length && digits.length <= 19; j += 1) {
@@ -54,9 +60,14 @@ function validIbansIn(text: string): string[] {
     let k = i;
     while (k < text.length && compact.length < length) {
       const ch = text[k] ?? '';
-      if (/[A-Za-z0-9]/.test(ch)) compact += ch;
-      else if (!(ch === ' ' && compact.length >= 4 && /[A-Za-z0-9]/.test(text[k + 1] ?? ''))) break;
-      k += 1;
+      if (/[A-Za-z0-9]/.test(ch)) {
+        compact += ch;
+        k += 1;
+        continue;
+      }
+      const separator = compact.length >= 4 ? new RegExp(`^${SEPARATOR}(?=[A-Za-z0-9])`).exec(text.slice(k)) : null;
+      if (!separator) break;
+      k += separator[0].length;
     }
     if (compact.length === length && /^[A-Za-z]{2}\d{2}[A-Za-z0-9]+$/.test(compact) && mod97(compact) === 1) found.push(compact);
   }
@@ -82,7 +93,9 @@ function grouped(s: string, size: number, sep: string): string {
   return parts.join(sep);
 }
 
-const formattedPan = fc.tuple(luhnPan, fc.constantFrom('', ' ', '-'), fc.constantFrom(4, 3, 5)).map(([pan, sep, size]) => grouped(pan, size, sep));
+/** Separators as people type and paste them (what is not one, four spaces or two dashes, comes in as noise below). */
+const groupSeparator = fc.constantFrom('', ' ', '-', '  ', '\u00a0', '\u202f', '\t', ' - ', '\u2013', '   ');
+const formattedPan = fc.tuple(luhnPan, groupSeparator, fc.constantFrom(4, 3, 5)).map(([pan, sep, size]) => grouped(pan, size, sep));
 
 const validIban = fc
   .tuple(fc.constantFrom(...Object.keys(IBAN_LENGTHS)), fc.boolean(), fc.boolean())
@@ -97,11 +110,11 @@ const validIban = fc
     });
   });
 
-const formattedIban = fc.tuple(validIban, fc.boolean()).map(([iban, spaced]) => (spaced ? grouped(iban, 4, ' ') : iban));
+const formattedIban = fc.tuple(validIban, groupSeparator).map(([iban, sep]) => grouped(iban, 4, sep));
 
 /** Any text at all, with card numbers and IBANs dropped in. */
 const textWithSecrets = fc
-  .array(fc.oneof(fc.string({ maxLength: 12 }), formattedPan, formattedIban, digitString(4), fc.constantFrom('my pin is 4821', 'code 558201', ' ', '-', '\n')), { maxLength: 12 })
+  .array(fc.oneof(fc.string({ maxLength: 12 }), formattedPan, formattedIban, digitString(4), fc.constantFrom('my pin is 4821', 'code 558201', ' ', '-', '\n', '    ', '--')), { maxLength: 12 })
   .chain((parts) => fc.constantFrom('', ' ', '-', ', ').map((sep) => parts.join(sep)));
 
 /**

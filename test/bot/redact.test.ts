@@ -42,6 +42,25 @@ describe('redact: card numbers', () => {
   });
 });
 
+describe('redact: groups as people type and paste them', () => {
+  it.each([
+    ['double spaces', 'my card is 4111  1111  1111  1111', 'my card is •••• •••• •••• 1111', 'pan'],
+    ['no-break spaces', 'card 4111\u00a01111\u00a01111\u00a01111', 'card •••• •••• •••• 1111', 'pan'],
+    ['spaced dashes', 'card 4111 - 1111 - 1111 - 1111 ok', 'card •••• •••• •••• 1111 ok', 'pan'],
+    ['en dashes and tabs', 'card 4111\u20131111\t1111\u20131111', 'card •••• •••• •••• 1111', 'pan'],
+    ['IBAN with dashes', 'to DE89-3704-0044-0532-0130-00 please', 'to DE•• •••• •••• 3000 please', 'iban'],
+    ['IBAN with double spaces', 'to DE89  3704  0044  0532  0130  00', 'to DE•• •••• •••• 3000', 'iban'],
+  ])('%s', (_name, input, expected, kind) => {
+    expect(redact(input)).toEqual({ text: expected, redacted: true, kinds: [kind] });
+    expect(containsSensitiveData(input)).toBe(true);
+  });
+
+  it('four spaces or two dashes do not join groups', () => {
+    expect(redact('4111    1111    1111    1111').redacted).toBe(false);
+    expect(redact('4111--1111--1111--1111').redacted).toBe(false);
+  });
+});
+
 describe('redact: IBANs', () => {
   it.each([
     ['überweisung an DE89 3704 0044 0532 0130 00 bitte', 'überweisung an DE•• •••• •••• 3000 bitte'],
@@ -70,6 +89,9 @@ describe('redact: secrets after their keyword', () => {
     ['i received 402918 by text', 'i received [removed] by text'],
     ['ich habe 402 918 per SMS bekommen', 'ich habe [removed] per SMS bekommen'],
     ['cvv 123', 'cvv [removed]'],
+    ['my security code is 123', 'my security code is [removed]'],
+    ['pw: hunter2', 'pw: [removed]'],
+    ['passwd is Blue!Moon7', 'passwd is [removed]'],
     ['mi contraseña es Pelusa2020!', 'mi contraseña es [removed]'],
     ['el código que me mandaste es 558201', 'el código que me mandaste es [removed]'],
     ['mi clave es 4455', 'mi clave es [removed]'],
