@@ -17,7 +17,7 @@ import { SignJWT } from 'jose';
 import type { SessionBinding, SessionIdentity } from '../chat/sessions';
 import type { Conversation } from '../messages';
 import type { SigningKeys } from '../pivot/keys';
-import type { Tier } from '../pivot/policy';
+import type { PivotIntent, Tier } from '../pivot/policy';
 
 export const ASSERTION_TYPE = 'pivot-assertion+jwt';
 export const ASSERTION_TTL_SECONDS = 300;
@@ -29,6 +29,10 @@ export interface AssertionClaims {
   channel: string;
   externalUserId: string;
   tier: number;
+  /** The intent of the session the tier was proven for: a tier answers for that intent only. */
+  intent: string;
+  /** True when the person consented in the page to that intent (what tier 3 adds): tier 4 does not imply it. */
+  consent: boolean;
   acr?: string;
   amr?: string[];
   auth_time?: number;
@@ -57,7 +61,7 @@ export class IdentityAssertions {
     return `${this.opts.publicUrl}/assertion`;
   }
 
-  async sign(input: { conversation: Conversation; identity: SessionIdentity; tier: Tier; binding?: SessionBinding }): Promise<SignedAssertion> {
+  async sign(input: { conversation: Conversation; identity: SessionIdentity; tier: Tier; intent: PivotIntent; consent: boolean; binding?: SessionBinding }): Promise<SignedAssertion> {
     const { conversation, identity } = input;
     const signing = this.keys.signing();
     const iat = Math.floor(this.now() / 1000);
@@ -70,6 +74,8 @@ export class IdentityAssertions {
       channel: conversation.channel,
       externalUserId: conversation.externalUserId,
       tier: input.tier,
+      intent: input.intent,
+      consent: input.consent,
       ...(identity.acr ? { acr: identity.acr } : {}),
       ...(identity.amr ? { amr: [...identity.amr] } : {}),
       ...(authTime !== undefined && Number.isFinite(authTime) ? { auth_time: authTime } : {}),

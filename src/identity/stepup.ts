@@ -486,7 +486,7 @@ export class IdentityStepUp {
   private async issueAssertion(conversation: Conversation, session: SecureSession, actor: AuditActor): Promise<AssertionPayload> {
     if (!session.identity) throw new GatewayError('GW_ERR_NOT_FOUND', 'no verified identity');
     const tier = this.effectiveTier(session);
-    const signed = await this.assertions.sign({ conversation, identity: session.identity, tier, ...(session.binding ? { binding: session.binding } : {}) });
+    const signed = await this.assertions.sign({ conversation, identity: session.identity, tier, intent: session.intent, consent: this.factsOf(session).consent, ...(session.binding ? { binding: session.binding } : {}) });
     await this.deps.audit.record(conversation.id, { type: 'assertion_issued', actor, sessionId: session.id, tier, detail: { jti: signed.jti, subject: session.identity.subject, expiresAt: signed.expiresAt } });
     return { assertion: signed.assertion, expiresAt: signed.expiresAt };
   }

@@ -73,7 +73,8 @@ describe('a transfer (tier 4) with a multi-factor sign-in', () => {
     expect(seconds(new Date().toISOString(), resumed.session.expiresAt)).toBeLessThanOrEqual(1800);
     await until(() => resumed.assertions.length > 0, 'assertion');
     expect(resumed.stepUps).toEqual([]);
-    expect(decodeJwt(resumed.assertions[0]!.assertion)).toMatchObject({ sub: ADA.sub, tier: 4, amr: ADA.amr, conversation: conversation.id, channel: 'sms', externalUserId: conversation.externalUserId });
+    // Tier 4 for a transfer: multi-factor, but no consent step, and the assertion says both (a bank checking a trade looks at `consent`).
+    expect(decodeJwt(resumed.assertions[0]!.assertion)).toMatchObject({ sub: ADA.sub, tier: 4, intent: 'transfer_funds', consent: false, amr: ADA.amr, conversation: conversation.id, channel: 'sms', externalUserId: conversation.externalUserId });
 
     const ack = await resumed.socket.timeout(5000).emitWithAck('message', { text: 'Please send 50 to my savings', clientMessageId: 'c-transfer-0001' });
     expect(ack.ok).toBe(true);
@@ -272,6 +273,7 @@ describe('tier 3: consent in the page', () => {
     const accepted = await resumed.socket.timeout(5000).emitWithAck('consent', { consentId: asked.consentId, accept: true });
     expect(accepted).toEqual({ ok: true, tier: 3 });
     await until(() => resumed.assertions.some((a) => decodeJwt(a.assertion).tier === 3), 'assertion at tier 3');
+    expect(decodeJwt(resumed.assertions.find((a) => decodeJwt(a.assertion).tier === 3)!.assertion)).toMatchObject({ intent: 'trade', consent: true });
 
     const [consent] = await audited(conversation.id, 'consent');
     expect(consent).toMatchObject({ intent: 'trade', tier: 3, sessionId: expect.any(String), detail: { consentId: asked.consentId, at: expect.any(String) } });
