@@ -296,12 +296,14 @@ export function registerSecureNamespace(nsp: SecureNamespace, deps: SecureNamesp
   }
 
   /**
-   * A connected page is a session in use, not an idle one: the sweep renews the
-   * idle lifetime of every session with a socket here once half of it (or two
-   * sweeps' worth) is left, so a customer who waits with the chat open (an
-   * advisor may take a while) still gets the reply on the secure channel, never
-   * on the public one. Idle means: no page connected and no message. Most sweeps
-   * only read the session; one that expired or was revoked is disconnected.
+   * Below tier 4 a connected page is a session in use, not an idle one: the
+   * sweep renews the idle lifetime of every such session with a socket here once
+   * half of it (or two sweeps' worth) is left, so a customer who waits with the
+   * chat open (an advisor may take a while) still gets the reply on the secure
+   * channel, not on the public one. A session that may move money (tier 4) is
+   * not renewed by an open page: its 30 minutes are of the person's inactivity
+   * (NIST SP 800-63B AAL2), renewed only by their messages and reconnects.
+   * Most sweeps only read the session; one that expired or was revoked is disconnected.
    */
   async function sweep(): Promise<void> {
     const sockets = [...nsp.sockets.values()];
@@ -317,7 +319,7 @@ export function registerSecureNamespace(nsp: SecureNamespace, deps: SecureNamesp
             }
             const left = Date.parse(session.expiresAt) - now;
             const span = Date.parse(session.expiresAt) - Date.parse(session.lastSeenAt);
-            if (!(left > span / 2 && left > 2 * sweepIntervalMs)) await deps.sessions.touch(socket.data.sessionId);
+            if (session.tier < 4 && !(left > span / 2 && left > 2 * sweepIntervalMs)) await deps.sessions.touch(socket.data.sessionId);
           } catch (err) {
             if (isGatewayError(err, 'GW_ERR_SESSION_INVALID')) socket.disconnect(true);
             // anything else: the store is unavailable; try again next sweep

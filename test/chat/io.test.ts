@@ -86,6 +86,23 @@ describe('socket server lifecycle', () => {
     }
   });
 
+  test('a tier-4 session is not renewed by an open page: it idles out on the person\'s inactivity and the page is let go', async () => {
+    const node = await startChatNode({ redisUrl: process.env.TEST_REDIS_URL!, socketOptions: { sweepIntervalMs: 50 } });
+    try {
+      const { conversation } = await seedConversation(node.store, SMS_THREAD);
+      const opened = await node.sessions.open(conversation.id, { tier: 4, intent: 'transfer_funds', client: { ip: '10.0.0.4', userAgent: 'test' } });
+      const c = await connectCustomer(node, { sessionToken: opened.sessionToken });
+      const sessionKey = keys.session(opened.session.id);
+      // 29 quiet minutes have passed: one second is left.
+      const session = (await node.sessions.get(opened.session.id))!;
+      await node.store.set(sessionKey, JSON.stringify({ ...session, lastSeenAt: new Date(Date.now() - 1_799_000).toISOString(), expiresAt: new Date(Date.now() + 1_000).toISOString() }), 1);
+      await until(() => c.disconnects.includes('io server disconnect'), 'the idle tier-4 session to be let go', 5000);
+      expect(await node.sessions.get(opened.session.id)).toBeUndefined();
+    } finally {
+      await node.close();
+    }
+  });
+
   test('zero-config: memory store, no adapter, same contract', async () => {
     const node = await startChatNode();
     try {
