@@ -384,6 +384,14 @@ export class IdentityStepUp {
 
     const facts = this.factsOf({ ...session, identity });
     const tier = provenTier(facts, Math.max(1, pending.tier) as Tier);
+    // A second tab's older sign-in request coming back weaker than what the session already proves (a
+    // password after multi-factor): the stronger fresh identity stands, and nothing claims more than was proven.
+    const already = this.effectiveTier(session);
+    if (already > tier) {
+      await this.deps.audit.record(conversationId, { type: 'stepup_refused', reason: 'weaker_than_proven', actor: { kind: 'customer' }, sessionId, tier, detail: { kept: already } });
+      this.log.info({ conversationId, tier, kept: already }, 'step-up return weaker than what the session proves; kept');
+      return { ok: true, conversationId, sessionId, tier: already };
+    }
     const raised = await this.deps.sessions.raiseTier(sessionId, tier, identity);
     const missing = assuranceGap(pending.tier, facts);
     if (missing === 'mfa') {

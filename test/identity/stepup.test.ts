@@ -178,6 +178,27 @@ describe('refused', () => {
     customer.close();
   });
 
+  test('a second tab\'s older sign-in coming back weaker (password after multi-factor) keeps what the session proved', async () => {
+    const { conversationId, customer } = await openTransfer();
+    const secondTab = await connect(world, { sessionToken: customer.session.sessionToken });
+    const [first, second] = [await stepUpOf(customer), await stepUpOf(secondTab)];
+    expect((await returnTo(await signInAt(world, first, ADA), first.returnKey)).status).toBe(303); // multi-factor: tier 4
+    const weaker = await signInAt(world, second, ADA);
+    world.idp!.tamperNextIdToken({ amr: ['pwd'], acr: 'urn:test:loa:pwd' });
+    expect((await returnTo(weaker, second.returnKey)).status).toBe(303);
+    customer.close();
+    secondTab.close();
+
+    const later = await connect(world, { sessionToken: customer.session.sessionToken });
+    expect(later.session.tier).toBe(4);
+    await until(() => later.assertions.length > 0, 'assertion');
+    expect(decodeJwt(later.assertions[0]!.assertion)).toMatchObject({ tier: 4, amr: ADA.amr });
+    expect(later.stepUps).toEqual([]);
+    expect((await audited(conversationId, 'stepped_up')).map((e) => e.tier)).toEqual([4]);
+    expect(await audited(conversationId, 'stepup_refused', 'weaker_than_proven')).toHaveLength(1);
+    later.close();
+  });
+
   test('a return to another browser (no return-key cookie): a step-up link sent to someone else raises nothing', async () => {
     const { conversationId, customer } = await openTransfer();
     const payload = await stepUpOf(customer);
