@@ -112,6 +112,15 @@ export class AdvisorAuth {
   }
 
   /**
+   * How long past its `exp` a token is still accepted: the IdP's clock may run
+   * ahead of ours (default 30 s). Dev tokens are minted on this clock: none.
+   * A socket must be closed only after this, or a reconnect is accepted again.
+   */
+  get clockToleranceSeconds(): number {
+    return this.opts.clockToleranceSeconds ?? (this.devMode ? 0 : 30);
+  }
+
+  /**
    * Verifies a bearer token (signature, `iss`, `aud`, `exp`, `nbf`, `sub`).
    * @throws GatewayError GW_ERR_UNAUTHENTICATED; GW_ERR_IDP_UNAVAILABLE when the IdP's JWKS cannot be fetched.
    */
@@ -121,7 +130,7 @@ export class AdvisorAuth {
       issuer: this.issuer,
       audience: this.audience,
       algorithms: this.devKey ? ['EdDSA'] : IDP_ALGORITHMS,
-      clockTolerance: this.opts.clockToleranceSeconds ?? 30,
+      clockTolerance: this.clockToleranceSeconds,
       requiredClaims: ['sub', 'exp'],
       ...(this.opts.now ? { currentDate: new Date(this.opts.now() * 1000) } : {}),
     };

@@ -26,7 +26,7 @@ type AdvisorSocket = Socket<AdvisorClientToServerEvents, AdvisorServerToClientEv
 export interface AdvisorNamespaceDeps {
   logger: Logger;
   store: Store;
-  advisorAuth: Pick<AdvisorAuth, 'verify'>;
+  advisorAuth: Pick<AdvisorAuth, 'verify' | 'clockToleranceSeconds'>;
   metrics?: Metrics;
   socketEventLimit?: { events: number; windowMs: number };
 }
@@ -62,7 +62,9 @@ export function registerAdvisorNamespace(nsp: AdvisorNamespace, deps: AdvisorNam
     try {
       const identity = await deps.advisorAuth.verify(auth.token);
       socket.data = { advisor: { sub: identity.sub, ...(identity.name ? { name: identity.name } : {}) } };
-      if (identity.exp !== undefined) expiries.set(socket, identity.exp);
+      // Closed when the handshake would refuse the token too (exp + the verifier's tolerance, + 1 s): closing it
+      // earlier lets the console reconnect with the same token at once, over and over until the tolerance ends.
+      if (identity.exp !== undefined) expiries.set(socket, identity.exp + deps.advisorAuth.clockToleranceSeconds + 1);
       next();
     } catch (err) {
       const code = isGatewayError(err) ? err.code : 'GW_ERR_INTERNAL';

@@ -58,7 +58,7 @@ export interface SocketServerDeps {
   events: ConversationEvents;
   ledger: SecureNamespaceDeps['ledger'];
   sessions: SecureNamespaceDeps['sessions'];
-  advisorAuth: Pick<AdvisorAuth, 'verify'>;
+  advisorAuth: Pick<AdvisorAuth, 'verify' | 'clockToleranceSeconds'>;
   metrics?: Metrics;
   /** REDIS_URL: share rooms between nodes through Redis. Unset: one process. */
   redisUrl?: string;

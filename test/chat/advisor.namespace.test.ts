@@ -110,11 +110,14 @@ describe('/advisor namespace', () => {
     }
   });
 
-  test('a socket is closed when its advisor token expires', async () => {
-    const advisor = await connectAdvisor(node, await node.advisorAuth.mintDevToken('advisor-short', undefined, 1));
+  test('a socket is closed when its advisor token expires, and only once the handshake refuses the token too', async () => {
+    const token = await node.advisorAuth.mintDevToken('advisor-short', undefined, 1);
+    const advisor = await connectAdvisor(node, token);
     let reason = '';
     advisor.socket.on('disconnect', (r) => (reason = r));
     await until(() => reason !== '', 'expiry disconnect', 5000);
     expect(reason).toBe('io server disconnect');
+    // Reconnecting with the same token is refused: no connect-disconnect loop for a console that retries.
+    expect(await refusal({ token })).toBe('unauthenticated');
   });
 });
