@@ -120,7 +120,7 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
   const ingest = createIngest({ store, jobs, events, redact, logger, metrics });
 
   const connectors = createConnectors({ config, ingest, store, cipher, logger, outboxStatus: (platformMessageId, status, error) => deliveries.report(platformMessageId, status, error) });
-  const outbox = new Outbox({ queue: jobs, store, cipher, connectors, deliveries, logger, metrics });
+  const outbox = new Outbox({ queue: jobs, store, cipher, connectors, deliveries, logger, metrics, events });
 
   // What the bot and advisors send on the public channel: stored first (the thread is the truth), then queued.
   async function sendPublic(conversation: Conversation, text: string, author: 'bot' | 'system' | 'advisor'): Promise<{ id: string }> {

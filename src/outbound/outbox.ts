@@ -33,6 +33,7 @@
  * key, so no client can close it.
  */
 import { randomUUID } from 'node:crypto';
+import type { ConversationEvents } from '../conversation-events';
 import { GatewayError } from '../errors';
 import { DeferJobError, PermanentJobError, type JobContext, type JobQueue } from '../jobs/job-queue';
 import type { Conversation, PublicChannel } from '../messages';
@@ -74,6 +75,8 @@ export interface OutboxOptions {
   logger: Logger;
   /** `pg_outbound_messages_total` by channel and result (sent, retry, failed), when given. */
   metrics?: Pick<Metrics, 'outbound'>;
+  /** Where a message's final outcome (sent, failed) is announced, so advisors watching see it live. */
+  events?: Pick<ConversationEvents, 'publish'>;
   /** Total tries per message. Default 5 (about 15 s of backoff with the default 1 s). */
   attempts?: number;
   /** First retry delay, doubling. Default 1000 ms. */
@@ -154,6 +157,7 @@ export class Outbox {
     if (!connector) {
       const reason = new GatewayError('GW_ERR_CHANNEL_UNAVAILABLE', conversation.channel).message;
       await store.setDelivery(conversationId, messageId, 'failed', reason);
+      await this.announce(conversationId, messageId);
       throw new PermanentJobError(reason);
     }
 
@@ -186,6 +190,7 @@ export class Outbox {
           : await connector.send(conversation, message.text);
       await store.set(marker, `sent:${receipt.platformMessageId ?? ''}`, SENT_MARKER_TTL_SECONDS);
       await store.setDelivery(conversationId, messageId, 'sent');
+      await this.announce(conversationId, messageId);
       if (receipt.platformMessageId) await this.options.deliveries.remember(receipt.platformMessageId, conversationId, messageId);
       this.logger.info({ conversationId, messageId, channel: conversation.channel, kind: job.kind, attempt: context.attempt }, 'outbound sent');
       this.options.metrics?.outbound.inc({ channel: conversation.channel, result: 'sent' });
@@ -210,6 +215,23 @@ export class Outbox {
     if (!message || (message.delivery !== undefined && message.delivery.status !== 'queued')) return;
     this.logger.warn({ conversationId, messageId }, 'outbound given up by the queue');
     await store.setDelivery(conversationId, messageId, 'failed', `not sent, gave up: ${reason}`.slice(0, 500));
+    await this.announce(conversationId, messageId);
+  }
+
+  /**
+   * The message again, with its final delivery, as a `message` change: the console redraws it in place
+   * (same id), so an advisor sees "failed" and why without reopening the conversation. Pages that already
+   * show the message ignore the repeat (by id). Best effort: the outcome is stored whatever happens here.
+   */
+  private async announce(conversationId: string, messageId: string): Promise<void> {
+    const { events, store } = this.options;
+    if (!events) return;
+    try {
+      const [conversation, message] = await Promise.all([store.getConversation(conversationId), store.getMessage(conversationId, messageId)]);
+      if (conversation && message) events.publish({ conversation, event: 'message', message });
+    } catch (err) {
+      this.logger.warn({ conversationId, messageId, err: err instanceof Error ? err.message : String(err) }, 'delivery outcome not announced');
+    }
   }
 
   private unseal(job: OutboundJob): string {
@@ -232,6 +254,7 @@ export class Outbox {
       const why = permanent ? reason : `${reason} (gave up after ${context.attempt} attempts)`;
       this.logger.warn(log, 'outbound failed for good');
       await store.setDelivery(conversationId, messageId, 'failed', why);
+      await this.announce(conversationId, messageId);
       if (permanent) throw err instanceof PermanentJobError ? err : new PermanentJobError(reason, { cause: err });
       throw err;
     }

@@ -145,6 +145,7 @@ describe.each(PLATFORMS)('outbox → $channel', (platform) => {
     expect(standIn.requests).toHaveLength(1);
     platform.checkText(standIn.requests[0]!, user, 'Your card is on its way.');
     expect(await deliveryOf(rig, message)).toMatchObject({ status: 'sent' });
+    expect(rig.changes.filter((c) => c.message?.id === message.id).map((c) => c.message?.delivery?.status)).toEqual(['sent']);
   });
 
   it('sends the invite natively: the link opens from the platform\'s button (or SMS text)', async () => {
@@ -181,6 +182,10 @@ describe.each(PLATFORMS)('outbox → $channel', (platform) => {
     expect(delivery?.status).toBe('failed');
     expect(delivery?.error).toContain(`${platform.channel === 'sms' ? 'twilio' : platform.channel} ${platform.serverError.status}`);
     expect(delivery?.error).toContain('(gave up after 3 attempts)');
+    // Announced with its outcome, so a console watching redraws it as failed, with the reason.
+    const announced = rig.changes.filter((c) => c.message?.id === message.id);
+    expect(announced.map((c) => [c.event, c.message?.delivery?.status])).toEqual([['message', 'failed']]);
+    expect(announced[0]!.message?.delivery?.error).toContain('(gave up after 3 attempts)');
     const counted = (await rig.metrics.outbound.get()).values.filter((v) => v.labels.channel === platform.channel);
     expect(counted.find((v) => v.labels.result === 'retry')?.value).toBeGreaterThanOrEqual(2);
     expect(counted.find((v) => v.labels.result === 'failed')?.value).toBeGreaterThanOrEqual(1);

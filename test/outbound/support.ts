@@ -16,11 +16,14 @@ import { Outbox } from '../../src/outbound/outbox';
 import { buildParts, type Parts } from '../connectors/support/gateway-parts';
 import type { PlatformStandIn } from '../connectors/support/platform-stand-in';
 import { Metrics } from '../../src/ops/metrics';
+import { ConversationEvents, type ConversationChange } from '../../src/conversation-events';
 
 export interface Rig extends Parts {
   queue: MemoryJobQueue;
   outbox: Outbox;
   metrics: Metrics;
+  /** Every change the outbox announced. */
+  changes: ConversationChange[];
   connectors: Map<PublicChannel, Connector>;
 }
 
@@ -33,10 +36,13 @@ export async function buildRig(standIn: PlatformStandIn, options: { attempts?: n
   ]);
   const queue = new MemoryJobQueue(silentLogger(), { defaults: { attempts: 3, backoffMs: 1 } });
   const metrics = new Metrics({ defaultMetrics: false });
-  const outbox = new Outbox({ queue: options.queue ?? queue, store: parts.store, cipher: parts.cipher, connectors, deliveries: parts.deliveries, logger: silentLogger(), metrics, attempts: options.attempts ?? 3, backoffMs: 1 });
+  const events = new ConversationEvents();
+  const changes: ConversationChange[] = [];
+  events.subscribe((change) => changes.push(change));
+  const outbox = new Outbox({ queue: options.queue ?? queue, store: parts.store, cipher: parts.cipher, connectors, deliveries: parts.deliveries, logger: silentLogger(), metrics, events, attempts: options.attempts ?? 3, backoffMs: 1 });
   outbox.register();
   await (options.queue ?? queue).start();
-  return { ...parts, queue, outbox, metrics, connectors };
+  return { ...parts, queue, outbox, metrics, changes, connectors };
 }
 
 /** A conversation with one bot message waiting to go out. */
