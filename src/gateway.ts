@@ -263,7 +263,7 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
         assertion: (conversation, advisor) => identity.assertionFor(conversation, advisorOf(advisor)),
       }),
     },
-    { path: '/secure', router: identityRouter({ identity, config }) },
+    { path: '/secure', router: identityRouter({ identity, config, log: logger }) },
     { path: '/secure', router: securePageRouter(config) },
     { path: '/console', router: consoleRouter(config) },
   ];

@@ -12,10 +12,12 @@
 import { Router, type Request } from 'express';
 import type { Config } from '../config';
 import { RETURN_KEY_COOKIE, type IdentityStepUp } from './stepup';
+import type { Logger } from '../ops/logger';
 
 export interface IdentityRouterDeps {
   identity: Pick<IdentityStepUp, 'complete' | 'pageUrl' | 'cookiePath'>;
   config: Pick<Config, 'publicUrl'>;
+  log: Logger;
 }
 
 /** One cookie's value from the Cookie header (no dependency for one name). */
@@ -52,8 +54,14 @@ export function identityRouter(deps: IdentityRouterDeps): Router {
   router.get('/return', async (req, res) => {
     res.set({ 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' });
     const query = rawQuery(req);
-    // Bounded: a real return is a code, a state and an issuer.
-    await deps.identity.complete(new URLSearchParams(query.length > 8192 ? '' : query), cookieValue(req.get('cookie'), RETURN_KEY_COOKIE));
+    try {
+      // Bounded: a real return is a code, a state and an issuer.
+      await deps.identity.complete(new URLSearchParams(query.length > 8192 ? '' : query), cookieValue(req.get('cookie'), RETURN_KEY_COOKIE));
+    } catch (err) {
+      // The session ended during the exchange (a LOCK, a lost device) or the store failed: the person still goes
+      // back to the page, which tells them where things stand; the one-time cookie is cleared either way.
+      deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'step-up return failed');
+    }
     res.append('Set-Cookie', clearCookie);
     res.redirect(303, deps.identity.pageUrl);
   });
