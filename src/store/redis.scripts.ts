@@ -15,6 +15,14 @@ import { readConversationLua } from './conversation-fields';
 const APPEND_LOCALS =
   'thread, conv, dedupeKey, activityAll, activityOpen, inboxKey, dedupeScope, dedupeTtl, retention, author, channel, sealed, redacted, requireOpen, authorName, conversationId, userPrefix, toInbox, presenceChannel, senderKey';
 
+/** A duplicate answers with the message stored the first time (the conversation's record `dedupeKey` → its thread entry). */
+const RETURN_IF_SEEN = `
+local seen = redis.call('GET', dedupeKey)
+if seen then
+  local entries = redis.call('XRANGE', thread, seen, seen)
+  if #entries > 0 then return {'duplicate', entries[1][1], ${readConversationLua('conv')}, unpack(entries[1][2])} end
+end`;
+
 /**
  * `dedupeScope` 'sender': a platform message stored before in ANY
  * conversation of its sender (`senderKey` holds that conversation's id) is a
@@ -28,13 +36,7 @@ const APPEND_SEEN_BY_SENDER = `
 if dedupeScope == 'sender' then
   local first = redis.call('GET', senderKey)
   if first then
-    if first == conversationId then
-      local seen = redis.call('GET', dedupeKey)
-      if seen then
-        local entries = redis.call('XRANGE', thread, seen, seen)
-        if #entries > 0 then return {'duplicate', entries[1][1], ${readConversationLua('conv')}, unpack(entries[1][2])} end
-      end
-    end
+    if first == conversationId then ${RETURN_IF_SEEN} end
     return {'seen', '', {}, first}
   end
 end
@@ -53,13 +55,7 @@ if requireOpen == '1' and status ~= 'open' then return {'closed', '', {}} end
  * catches a platform message stored before the sender-wide record existed.
  */
 const APPEND_BODY = `
-if dedupeScope ~= 'none' then
-  local seen = redis.call('GET', dedupeKey)
-  if seen then
-    local entries = redis.call('XRANGE', thread, seen, seen)
-    if #entries > 0 then return {'duplicate', entries[1][1], ${readConversationLua('conv')}, unpack(entries[1][2])} end
-  end
-end
+if dedupeScope ~= 'none' then ${RETURN_IF_SEEN} end
 local id
 if authorName ~= '' then
   id = redis.call('XADD', thread, '*', 'a', author, 'ch', channel, 't', sealed, 'r', redacted, 'n', authorName)
