@@ -141,6 +141,26 @@ test('the console sends a secure link, the customer opens it, both write, and th
   await advisor.screenshot({ path: SCREENSHOT });
 }, 120_000);
 
+test('an outbound message that fails for good turns "not delivered", with the reason, live in the open thread', async () => {
+  const context = await newContext();
+  const from = nextCustomer();
+  // An SMS conversation on a gateway without Twilio: its outbound sends fail for good, with the platform gap as the reason.
+  const { conversation } = await gateway.services.ingest({ channel: 'sms', externalUserId: from, platformMessageId: `SM${Date.now()}${customers}`, text: 'Hello there' });
+  const advisor = await openConsole(context);
+  await openConversation(advisor, from);
+  await advisor.locator('#messages li.message[data-author="customer"]', { hasText: 'Hello there' }).waitFor();
+
+  const { message } = await gateway.services.store.appendMessage(conversation.id, { author: 'bot', channel: 'sms', text: 'Our opening hours are 9 to 5.' });
+  gateway.services.events.publish({ conversation, event: 'message', message });
+  const shown = advisor.locator(`#messages li.message[data-id="${message.id}"]`);
+  await shown.waitFor();
+  expect(await shown.locator('.tag.failed').count()).toBe(0);
+  await gateway.services.outbox.sendText(conversation.id, message.id);
+  await shown.locator('.tag.failed', { hasText: 'not delivered' }).waitFor();
+  expect(await shown.locator('.tag.failed').textContent()).toContain('No connector is configured');
+  expect(await advisor.locator(`#messages li.message[data-id="${message.id}"]`).count()).toBe(1); // redrawn in place, not added again
+}, 120_000);
+
 test('lock ends the customer secure chat and shows on the console; unlock releases it', async () => {
   const context = await newContext();
   const from = nextCustomer();
