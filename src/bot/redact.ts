@@ -99,6 +99,23 @@ function matches(re: RegExp, text: string): RegExpExecArray[] {
   return found;
 }
 
+/**
+ * Like `matches`, but a match may start inside the previous one: card-shaped
+ * runs overlap (`4821 4517  2867  5678  1283` holds two), and the card may be
+ * the later one.
+ */
+function overlappingMatches(re: RegExp, text: string): RegExpExecArray[] {
+  if (!re.global) throw new Error('overlappingMatches() needs a global regex');
+  const found: RegExpExecArray[] = [];
+  re.lastIndex = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    found.push(m);
+    re.lastIndex = m.index + 1;
+  }
+  re.lastIndex = 0;
+  return found;
+}
+
 interface Span {
   start: number;
   end: number;
@@ -108,7 +125,7 @@ interface Span {
 function findPans(text: string): Span[] {
   const spans: Span[] = [];
   // Narrow runs first, then card-shaped runs with wide separators; a span overlapping one already found is skipped.
-  for (const run of [...matches(DIGIT_RUN, text), ...matches(CARD_SHAPED_RUN, text)]) {
+  for (const run of [...matches(DIGIT_RUN, text), ...overlappingMatches(CARD_SHAPED_RUN, text)]) {
     const groups: Array<{ start: number; end: number; digits: string }> = [];
     const base = run.index;
     for (const g of matches(DIGITS, run[0])) {

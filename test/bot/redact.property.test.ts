@@ -26,11 +26,13 @@ const SPACE = '[ \\t\\u00a0\\u2007\\u202f]';
 const SEPARATOR = `(?:${SPACE}{0,3}[-\\u2010\\u2011\\u2013]${SPACE}{0,3}|${SPACE}{1,3})`;
 
 const NARROW_RUN = /\d+(?:[ -]\d+)*/g;
-const CARD_SHAPED = new RegExp(`(?<!\\d)\\d{4}(?:(?:${SEPARATOR}\\d{4}){3}(?:${SEPARATOR}\\d{1,3})?|${SEPARATOR}\\d{6}${SEPARATOR}\\d{5})(?!\\d)`, 'g');
+const CARD_SHAPED = new RegExp(`\\d{4}(?:(?:${SEPARATOR}\\d{4}){3}(?:${SEPARATOR}\\d{1,3})?|${SEPARATOR}\\d{6}${SEPARATOR}\\d{5})(?!\\d)`, 'g');
 
 function luhnValidRuns(text: string): string[] {
   const found: string[] = [];
-  for (const run of [...text.matchAll(NARROW_RUN), ...text.matchAll(CARD_SHAPED)]) {
+  // Card-shaped runs may overlap: every start is tried.
+  const cardShaped = Array.from(text, (_, i) => new RegExp(`^${CARD_SHAPED.source}`).exec(i > 0 && /\d/.test(text[i - 1]!) ? '' : text.slice(i))).filter((m): m is RegExpExecArray => m !== null);
+  for (const run of [...text.matchAll(NARROW_RUN), ...cardShaped]) {
     const groups = run[0].split(/\D+/);
     for (let i = 0; i < groups.length; i += 1) {
       let digits = '';
