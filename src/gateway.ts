@@ -103,10 +103,12 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
   const log = logger.child({ component: 'gateway' });
   const metrics = new Metrics({ defaultMetrics: options.defaultMetrics ?? true });
   const events = new ConversationEvents();
+  // Settings checked as they are used come first, before any connection is opened: a ConfigError must not
+  // leave a Redis socket holding the process open after main() has said "exit 2".
+  const keys = await SigningKeys.load(config.pivotSigningKeys, { allowEphemeral: config.devFeatures, logger });
   const { store, cipher } = await createStore(config, logger);
   const retentionSeconds = config.threadRetentionDays * 86_400;
 
-  const keys = await SigningKeys.load(config.pivotSigningKeys, { allowEphemeral: config.devFeatures, logger });
   const tokens = new PivotTokens(keys, { issuer: config.publicUrl, audience: `${config.publicUrl}/secure`, maxTtlSeconds: config.pivotTtlSeconds });
   const audit = new AuditTrail(store, { retentionSeconds });
   const rateLimits = new RateLimits(store);
@@ -119,7 +121,14 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
   const deliveries = new DeliveryLedger(store, logger);
   const ingest = createIngest({ store, jobs, events, redact, logger, metrics });
 
-  const connectors = createConnectors({ config, ingest, store, cipher, logger, outboxStatus: (platformMessageId, status, error) => deliveries.report(platformMessageId, status, error) });
+  let connectors: ReturnType<typeof createConnectors>;
+  try {
+    connectors = createConnectors({ config, ingest, store, cipher, logger, outboxStatus: (platformMessageId, status, error) => deliveries.report(platformMessageId, status, error) });
+  } catch (err) {
+    // A connector's settings refused (e.g. the Bot Framework pair): close what is open, then report it.
+    await Promise.allSettled([jobs.close(), store.close()]);
+    throw err;
+  }
   const outbox = new Outbox({ queue: jobs, store, cipher, connectors, deliveries, logger, metrics, events });
 
   // What the bot and advisors send on the public channel: stored first (the thread is the truth), then queued.

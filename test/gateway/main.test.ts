@@ -27,6 +27,19 @@ describe('the gateway process', () => {
     expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^pivot-gateway: configuration error: PIVOT_SIGNING_KEYS: /)]);
   });
 
+  test('through the CLI, with Redis configured, such a setting still ends the process (no connection left open)', () => {
+    // What bin/pivot-gateway.js does: sets exitCode and lets the event loop drain; an open Redis socket would hang it.
+    const result = spawnSync(process.execPath, ['-r', './test/support/ts-register.cjs', '-e', "require('./src/cli/main.ts').main(['start']).then((code) => { process.exitCode = code; })"], {
+      cwd: root,
+      env: { ...baseEnv, REDIS_URL: process.env.TEST_REDIS_URL!, PIVOT_SIGNING_KEYS: '{"keys":[{"kty":"oct","k":"abc"}]}' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(result.signal).toBeNull(); // not killed by the timeout
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/^pivot-gateway: configuration error: PIVOT_SIGNING_KEYS: /m);
+  });
+
   test('NODE_ENV=production without its required variables exits 2 naming each one', () => {
     const result = runToExit({ NODE_ENV: 'production' });
     expect(result.status).toBe(2);
