@@ -50,9 +50,11 @@ function url(kind: keyof typeof SCHEMES, options: { base?: boolean } = {}) {
     .optional()
     .transform((raw, ctx) => {
       if (raw === undefined || raw.trim() === '') return undefined;
+      // A bare `host:port` (what ioredis also takes) is read as redis://host:port, so every client gets a URL.
+      const text = kind === 'redis' && /^[A-Za-z0-9.-]+:\d{1,5}$/.test(raw.trim()) ? `redis://${raw.trim()}` : raw.trim();
       let parsed: URL | undefined;
       try {
-        parsed = new URL(raw.trim());
+        parsed = new URL(text);
       } catch {
         parsed = undefined;
       }
@@ -60,7 +62,7 @@ function url(kind: keyof typeof SCHEMES, options: { base?: boolean } = {}) {
         ctx.addIssue({ code: 'custom', message: `expected an absolute ${label} URL, got ${JSON.stringify(raw)}` });
         return z.NEVER;
       }
-      if (options.base && (parsed.search || parsed.hash)) {
+      if (options.base && (parsed.search || parsed.hash || /[?#]/.test(text))) {
         ctx.addIssue({ code: 'custom', message: `must not have a query or fragment, got ${JSON.stringify(raw)}` });
         return z.NEVER;
       }

@@ -39,7 +39,8 @@ describe('config', () => {
     // Values that would start and then fail in use.
     expect(problemsOf({ PUBLIC_URL: 'https://gw.example/?x=1' })[0]).toBe('PUBLIC_URL: must not have a query or fragment, got "https://gw.example/?x=1"');
     expect(problemsOf({ PUBLIC_URL: 'https://gw.example/#top' })[0]).toMatch(/^PUBLIC_URL: must not have a query or fragment/);
-    for (const redisUrl of ['http://r:6379', 'localhost:6379']) expect(problemsOf({ REDIS_URL: redisUrl })[0]).toBe(`REDIS_URL: expected an absolute redis or rediss URL, got "${redisUrl}"`);
+    for (const redisUrl of ['http://r:6379', 'localhost', 'redis-host:port']) expect(problemsOf({ REDIS_URL: redisUrl })[0]).toBe(`REDIS_URL: expected an absolute redis or rediss URL, got "${redisUrl}"`);
+    for (const publicUrl of ['https://gw.example/?', 'https://gw.example/#']) expect(problemsOf({ PUBLIC_URL: publicUrl })[0]).toMatch(/^PUBLIC_URL: must not have a query or fragment/);
     expect(problemsOf({ TRUST_PROXY: 'not a subnet!!' })[0]).toMatch(/^TRUST_PROXY: invalid IP address/);
     expect(problemsOf({ CUSTOMER_IDP_CLIENT_SECRET: 's' })).toEqual(['CUSTOMER_IDP_CLIENT_SECRET: set without CUSTOMER_IDP_ISSUER and CUSTOMER_IDP_CLIENT_ID']);
     expect(problemsOf({ MicrosoftAppPassword: 'p' })).toEqual(['MicrosoftAppPassword: set without MicrosoftAppId']);
@@ -73,6 +74,7 @@ describe('config', () => {
     expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8' }).trustProxy).toBe('10.0.0.0/8');
     expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy).toBe('loopback, 10.0.0.0/8');
     expect(loadConfig({ REDIS_URL: 'rediss://user:pw@r.example:6380/2' }).redisUrl).toBe('rediss://user:pw@r.example:6380/2');
+    expect(loadConfig({ REDIS_URL: 'localhost:6379' }).redisUrl).toBe('redis://localhost:6379'); // the host:port form ioredis takes
     expect(loadConfig({ DATA_ENCRYPTION_KEYS: `${key('new')},${key('old')}` }).dataKeys?.map((k) => k.id)).toEqual(['new', 'old']);
   });
 });
