@@ -12,7 +12,12 @@
  * device flooding from a carrier NAT's address cannot lock the customers
  * behind it out of their own links, and a success never costs anything.
  * (A token that fails its signature check is refused before the store is
- * asked: there the client network's limit is checked first.)
+ * asked: there the client network's limit is checked first.) The trade-off,
+ * on purpose: a client over its limit still has each attempt looked up (one
+ * read), so the limits no longer stop guesses from being tried; they cannot
+ * succeed anyway (links are signed, session tokens carry 256 random bits),
+ * and what the limits bound is the noise: refusals answered `rate_limited`
+ * are only logged, never audited or sent to advisors.
  *
  * Chosen limits (DEFAULT_FAILURE_LIMITS), and why:
  * - per client network, 30 failures / 10 min: a carrier-grade NAT puts

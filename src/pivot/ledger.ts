@@ -36,7 +36,7 @@ import type { ConversationEvents } from '../conversation-events';
 import { GatewayError, isGatewayError } from '../errors';
 import type { Conversation } from '../messages';
 import type { Logger } from '../ops/logger';
-import { rateLimitedError, type RateLimits } from '../ops/rate-limits';
+import { createLimiter, rateLimitedError, type KeyedLimiter, type RateLimits } from '../ops/rate-limits';
 import { keys } from '../store/keys';
 import { RedisStore } from '../store/redis.store';
 import type { Store } from '../store/store';
@@ -85,6 +85,14 @@ export interface PivotLedgerOptions {
   atomicSteps?: 'auto' | 'store-primitives';
 }
 
+/**
+ * Refusals that are not guesses (a locked conversation, a link reopened by its
+ * own client) never reach the failure limits, so they are bounded here instead:
+ * past this many per conversation in the window they are only logged, so a
+ * stolen link sent over and over cannot flood the audit trail and the advisors.
+ */
+const UNCOUNTED_REFUSALS_AUDITED = { points: 20, durationSeconds: 600 };
+
 /** The refusal detail of a redeemed link reopened by the client that redeemed it. */
 const SAME_CLIENT_REOPENED = 'resume_with_session';
 
@@ -104,6 +112,7 @@ export class PivotLedger {
   private readonly primitives: StoreLedgerSteps;
   /** Issue and redeem: the hot path. */
   private readonly steps: LedgerSteps;
+  private readonly uncountedRefusals: KeyedLimiter;
 
   constructor(
     private readonly store: Store,
@@ -118,6 +127,7 @@ export class PivotLedger {
     this.log = opts.logger.child({ component: 'pivot-ledger' });
     this.lockTtlSeconds = opts.lockTtlSeconds ?? 90 * 86_400;
     this.primitives = new StoreLedgerSteps(store, audit, rateLimits);
+    this.uncountedRefusals = createLimiter(store, 'uncounted-refusals', UNCOUNTED_REFUSALS_AUDITED);
     this.steps = store instanceof RedisStore && opts.atomicSteps !== 'store-primitives' ? new RedisLedgerSteps(store, audit, rateLimits) : this.primitives;
   }
 
@@ -317,6 +327,7 @@ export class PivotLedger {
     try {
       if (guess) await this.rateLimits.recordFailure({ ip: client.ip, ...(conversationId !== undefined ? { conversationId } : {}) });
       if (conversationId === undefined) return;
+      if (!guess && !(await this.uncountedRefusals.consume(conversationId)).allowed) return; // logged above; not audited again
       const conversation = await this.store.getConversation(conversationId);
       if (!conversation) return;
       await this.audit.record(conversationId, { type: 'pivot_refused', reason, client: { ...client }, ...(jti ? { pivotId: jti } : {}) });

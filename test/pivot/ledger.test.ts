@@ -301,9 +301,10 @@ describe.each([
     const whileLocked: string[] = [];
     for (let i = 0; i < 12; i++) whileLocked.push(await refusal(gw.ledger.redeem(pivot.token, owner)));
     expect(new Set(whileLocked)).toEqual(new Set(['conversation_locked']));
-    // Still audited, each of them.
+    // Audited, but not without bound: a stolen link sent over and over stops reaching the trail (and advisors) after 20.
     const refused = (await gw.audit.list(conversation.id, undefined, 100)).items.filter((e) => e.type === 'pivot_refused');
-    expect(refused).toHaveLength(24);
+    expect(refused).toHaveLength(20);
+    expect(gw.changes.filter((c) => c.event === 'pivot_refused' && c.conversation.id === conversation.id)).toHaveLength(20);
   });
 
   test('failures attributable to a conversation are limited per conversation; its valid link still goes through', async () => {
