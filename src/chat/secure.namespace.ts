@@ -10,7 +10,7 @@
  *   appended in between is missed (it may arrive twice: clients dedupe by id).
  *   `session` is emitted, then always `history`.
  * - `message` appends to the same thread the public channel uses, with
- *   `channel: 'secure'`, deduped on (session, clientMessageId).
+ *   `channel: 'secure'`, deduped on (conversation, clientMessageId).
  * - Every incoming packet passes a per-socket rate limit; unknown events and
  *   malformed payloads are refused without touching other sockets.
  */
@@ -278,7 +278,9 @@ export function registerSecureNamespace(nsp: SecureNamespace, deps: SecureNamesp
       const { message, duplicate } = await deps.store.appendMessage(
         conversationId,
         { author: 'customer', channel: 'secure', text: masked, ...(masked !== text ? { redacted: true } : {}) },
-        { dedupeKey: `secure:${sessionId}:${payload.clientMessageId}` },
+        // Per conversation, not per session: a page that switches to a fresh link's session resends what was in
+        // flight under the same clientMessageId, and it must not be stored twice.
+        { dedupeKey: `secure:${payload.clientMessageId}` },
       );
       if (!duplicate) deps.events.publish({ conversation: { ...conversation, lastMessageAt: message.createdAt }, event: 'message', message, originSocketId: socket.id });
       log.debug({ conversationId, messageId: message.id, duplicate, length: message.text.length }, 'secure message stored');

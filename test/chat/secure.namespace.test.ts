@@ -124,7 +124,12 @@ describe('/secure namespace', () => {
     const again = await connectCustomer(node, { sessionToken: c.sessions[0]!.sessionToken });
     open.push(again);
     const after = await send(again.socket, 'pay my bill', clientMessageId);
-    for (const ack of [...concurrent, after]) expect(ack).toEqual(first);
+    // And from a new session of the same conversation (the page switched to a fresh link while it was in flight).
+    const fresh = await node.ledger.issue(conversation.id, 'view_account', { kind: 'bot' });
+    const switched = await connectCustomer(node, { pivotToken: fresh.token });
+    open.push(switched);
+    const resent = await send(switched.socket, 'pay my bill', clientMessageId);
+    for (const ack of [...concurrent, after, resent]) expect(ack).toEqual(first);
     const thread = await node.store.readLatestMessages(conversation.id, 50);
     expect(thread.messages.filter((m) => m.text === 'pay my bill')).toHaveLength(1);
   });
