@@ -28,7 +28,7 @@ import { ActivityHandler, ActivityTypes, CardFactory, type TurnContext } from 'b
 import { isGatewayError } from '../errors';
 import type { Conversation } from '../messages';
 import type { PivotIntent, Tier } from '../pivot/policy';
-import { highestIntent, tierOf } from '../pivot/policy';
+import { covers, highestIntent, tierOf } from '../pivot/policy';
 import { MASKED_IBAN_PATTERN, MASKED_PAN_PATTERN, REMOVED_MARKER } from './redact';
 import { CONTINUE_SECURELY, languageOf, replies, type ReplyLanguage } from './replies';
 
@@ -83,7 +83,7 @@ export class PivotBot extends ActivityHandler {
     // One invite at a time, unless the customer asks for a new link or now wants something the outstanding
     // link does not cover: a session opened from a lower-tier link would never be asked for the step-up this needs.
     const outstanding = askedForNewLink ? undefined : await this.deps.validInviteTier(conversation.id);
-    if (outstanding !== undefined && outstanding >= tierOf(intent)) {
+    if (outstanding !== undefined && covers(outstanding, tierOf(intent))) {
       await context.sendActivity(replies.inviteStillValid(lang));
       return;
     }

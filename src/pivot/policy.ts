@@ -78,6 +78,18 @@ export function requirementsOf(tier: Tier): Readonly<TierRequirements> {
 }
 
 /**
+ * Whether what a session at `held` must prove includes everything `wanted` asks
+ * for. Tiers are not a ladder: tier 4 (multi-factor) does not include tier 3's
+ * consent step, so a transfer's link does not cover a trade.
+ * @example covers(4, 2) === true; covers(4, 3) === false
+ */
+export function covers(held: Tier, wanted: Tier): boolean {
+  const have = REQUIREMENTS[held];
+  const need = REQUIREMENTS[wanted];
+  return (Object.keys(need) as Array<keyof TierRequirements>).every((proof) => !need[proof] || have[proof]);
+}
+
+/**
  * Pivot link lifetime per tier, before the PIVOT_TTL_SECONDS ceiling. The
  * higher the stake, the shorter a leaked link stays useful; tier 1-2 links get
  * the whole configured lifetime, since an SMS can take a while to be read.

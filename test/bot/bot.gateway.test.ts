@@ -298,6 +298,11 @@ describe('the single-invite rule', () => {
     await say(from, 'what is my balance');
     expect(await invitesOn(from)).toHaveLength(2);
     expect((await phone(from)).at(-1)).toMatchObject({ kind: 'text', text: replies.inviteStillValid('en') });
+    // But not a trade: tier 3 asks for a consent step that tier 4 does not.
+    await say(from, 'I want to buy 10 shares of ACME');
+    const afterTrade = await invitesOn(from);
+    expect(afterTrade).toHaveLength(3);
+    expect(decodeJwt(tokenOf(afterTrade[2]!)).intent).toBe('trade');
   });
 });
 

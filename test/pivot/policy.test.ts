@@ -1,5 +1,5 @@
 import { GatewayError } from '../../src/errors';
-import { PIVOT_INTENTS, pivotTtlSeconds, requirementsOf, sessionIdleSeconds, tierOf, type Tier } from '../../src/pivot/policy';
+import { covers, PIVOT_INTENTS, pivotTtlSeconds, requirementsOf, sessionIdleSeconds, tierOf, type Tier } from '../../src/pivot/policy';
 import { socketErrorOf } from '../../src/pivot/refusals';
 
 test('every intent has the tier PRODUCT.md gives it', () => {
@@ -22,6 +22,12 @@ test('what each tier requires', () => {
   expect(requirementsOf(2)).toEqual({ token: true, idpIdentity: true, consent: false, mfa: false });
   expect(requirementsOf(3)).toEqual({ token: true, idpIdentity: true, consent: true, mfa: false });
   expect(requirementsOf(4)).toMatchObject({ token: true, idpIdentity: true, mfa: true });
+});
+
+test('which tier covers which: not a ladder, since tier 4 asks for no consent step', () => {
+  const all: Tier[] = [0, 1, 2, 3, 4];
+  const covered = Object.fromEntries(all.map((held) => [held, all.filter((wanted) => covers(held, wanted))]));
+  expect(covered).toEqual({ 0: [0], 1: [0, 1], 2: [0, 1, 2], 3: [0, 1, 2, 3], 4: [0, 1, 2, 4] });
 });
 
 test('a pivot lifetime never exceeds PIVOT_TTL_SECONDS and shrinks as the stake grows', () => {
