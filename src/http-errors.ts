@@ -14,16 +14,20 @@ export function sendProblem(res: Response, err: GatewayError, instance?: string)
 
 /**
  * body-parser / raw-body errors carry `type` and `status`. Some carry only
- * the status (a body that fails to inflate is a plain 400 from http-errors):
- * any client-error status is the client's fault, never a 500.
+ * the status (a body that fails to inflate, a path that is not valid
+ * percent-encoding): http-errors marks the first `expose: true`, the router
+ * throws a URIError with status 400 for the second; both are the client's
+ * fault, never a 500. Other errors with a numeric
+ * `status` (a platform's answer to one of our calls) are not mapped here.
  */
 function fromBodyParser(err: unknown): GatewayError | undefined {
-  const { type, status } = (err ?? {}) as { type?: unknown; status?: unknown };
-  if (type === 'entity.too.large' || status === 413) return new GatewayError('GW_ERR_PAYLOAD_TOO_LARGE');
+  const { type, status, expose } = (err ?? {}) as { type?: unknown; status?: unknown; expose?: unknown };
+  const clientError = (expose === true || err instanceof URIError) && typeof status === 'number' && status >= 400 && status < 500;
+  if (type === 'entity.too.large' || (clientError && status === 413)) return new GatewayError('GW_ERR_PAYLOAD_TOO_LARGE');
   if (type === 'entity.parse.failed') return new GatewayError('GW_ERR_BAD_REQUEST', 'the body is not valid JSON');
-  if (type === 'encoding.unsupported' || type === 'charset.unsupported' || status === 415) return new GatewayError('GW_ERR_UNSUPPORTED_MEDIA_TYPE');
+  if (type === 'encoding.unsupported' || type === 'charset.unsupported' || (clientError && status === 415)) return new GatewayError('GW_ERR_UNSUPPORTED_MEDIA_TYPE');
   if (type === 'request.aborted' || type === 'stream.encoding.set') return new GatewayError('GW_ERR_BAD_REQUEST', 'the body could not be read');
-  if (typeof status === 'number' && status >= 400 && status < 500) return new GatewayError('GW_ERR_BAD_REQUEST', 'the body could not be read');
+  if (clientError) return new GatewayError('GW_ERR_BAD_REQUEST', 'the request could not be read');
   return undefined;
 }
 
