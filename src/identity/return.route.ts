@@ -13,6 +13,7 @@ import { Router, type Request } from 'express';
 import type { Config } from '../config';
 import { RETURN_KEY_COOKIE, type IdentityStepUp } from './stepup';
 import type { Logger } from '../ops/logger';
+import { isGatewayError } from '../errors';
 
 export interface IdentityRouterDeps {
   identity: Pick<IdentityStepUp, 'complete' | 'pageUrl' | 'cookiePath'>;
@@ -58,9 +59,11 @@ export function identityRouter(deps: IdentityRouterDeps): Router {
       // Bounded: a real return is a code, a state and an issuer.
       await deps.identity.complete(new URLSearchParams(query.length > 8192 ? '' : query), cookieValue(req.get('cookie'), RETURN_KEY_COOKIE));
     } catch (err) {
-      // The session ended during the exchange (a LOCK, a lost device) or the store failed: the person still goes
-      // back to the page, which tells them where things stand; the one-time cookie is cleared either way.
-      deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'step-up return failed');
+      // The person still goes back to the page, which tells them where things stand; the one-time cookie is
+      // cleared either way. A session that ended during the exchange (a LOCK, a lost device) is expected;
+      // anything else (the store down, a bug) is an error for the operators, with its stack.
+      if (isGatewayError(err, 'GW_ERR_SESSION_INVALID') || isGatewayError(err, 'GW_ERR_CONVERSATION_LOCKED')) deps.log.info({ code: err.code }, 'step-up return: the session ended meanwhile');
+      else deps.log.error({ err }, 'step-up return failed');
     }
     res.append('Set-Cookie', clearCookie);
     res.redirect(303, deps.identity.pageUrl);
