@@ -49,7 +49,7 @@ import { sandboxRouter } from './pages/sandbox.route';
 import { jwksRouter } from './pivot/jwks.route';
 import { SigningKeys } from './pivot/keys';
 import { PivotLedger } from './pivot/ledger';
-import { highestIntent, isPivotIntent, type PivotIntent } from './pivot/policy';
+import { highestIntent, isPivotIntent } from './pivot/policy';
 import { PivotTokens } from './pivot/token';
 import { createStore } from './store/create-store';
 import { keys as storeKeys } from './store/keys';
@@ -147,12 +147,6 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
     return { id: message.id };
   }
 
-  /** The intent of the conversation's newest pivot while its record lives (redeemed or not). */
-  async function currentInviteIntent(conversationId: string): Promise<PivotIntent | undefined> {
-    const jti = await store.get(storeKeys.currentPivot(conversationId));
-    return jti === undefined ? undefined : (await ledger.record(conversationId, jti))?.intent;
-  }
-
   async function pivotAndInvite(conversation: Conversation, intent: string, issuedBy: { kind: 'advisor' | 'bot'; id?: string }, options: { reason?: string; client?: AuditClient } = {}) {
     if (!isPivotIntent(intent) || intent === 'none') throw new GatewayError('GW_ERR_VALIDATION', `intent: not a sensitive intent: ${JSON.stringify(intent)}`);
     const pivot = await ledger.issue(conversation.id, intent, issuedBy, options.client);
@@ -184,7 +178,7 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
     nudge: async (conversation) => {
       // The fresh link asks for what the conversation already needed (its live sessions, its newest link), never less:
       // a nudge must not turn a transfer's chat into a tier-1 session that skips its step-up.
-      const needed = highestIntent([...(await sessions.live(conversation.id)).map((session) => session.intent), await currentInviteIntent(conversation.id)]);
+      const needed = highestIntent([...(await sessions.live(conversation.id)).map((session) => session.intent), (await ledger.currentRecord(conversation.id))?.intent]);
       await pivotAndInvite(conversation, needed === undefined || needed === 'none' ? 'view_account' : needed, { kind: 'advisor' }, { reason: NUDGE_TEXT });
     },
   });
@@ -193,7 +187,7 @@ export async function startGateway(config: Readonly<Config>, logger: Logger, opt
   const bot = new PivotBot({
     classify: async (text) => (await classifier).classify(text),
     validInviteTier: async (conversationId) => (await ledger.validInvite(conversationId))?.tier,
-    currentInviteIntent,
+    currentInviteIntent: async (conversationId) => (await ledger.currentRecord(conversationId))?.intent,
     issuePivot: async (conversation, intent) => {
       const pivot = await ledger.issue(conversation.id, intent, { kind: 'bot' });
       metrics.pivotsIssued.inc({ intent, by: 'bot' });

@@ -157,7 +157,7 @@ export class Outbox {
     if (!connector) {
       const reason = new GatewayError('GW_ERR_CHANNEL_UNAVAILABLE', conversation.channel).message;
       await store.setDelivery(conversationId, messageId, 'failed', reason);
-      await this.announce(conversationId, messageId);
+      await this.announce(conversationId, messageId, conversation);
       throw new PermanentJobError(reason);
     }
 
@@ -190,14 +190,14 @@ export class Outbox {
           : await connector.send(conversation, message.text);
       await store.set(marker, `sent:${receipt.platformMessageId ?? ''}`, SENT_MARKER_TTL_SECONDS);
       await store.setDelivery(conversationId, messageId, 'sent');
-      await this.announce(conversationId, messageId);
+      await this.announce(conversationId, messageId, conversation);
       if (receipt.platformMessageId) await this.options.deliveries.remember(receipt.platformMessageId, conversationId, messageId);
       this.logger.info({ conversationId, messageId, channel: conversation.channel, kind: job.kind, attempt: context.attempt }, 'outbound sent');
       this.options.metrics?.outbound.inc({ channel: conversation.channel, result: 'sent' });
     } catch (err) {
       if ((await store.get(marker).catch(() => undefined))?.startsWith('sent:')) return; // sent; only the bookkeeping after it failed
       await store.delete(marker).catch(() => undefined); // release the lease so the retry may send
-      await this.recordFailure(job, context, err, conversation.channel);
+      await this.recordFailure(job, context, err, conversation);
     }
   }
 
@@ -223,11 +223,12 @@ export class Outbox {
    * (same id), so an advisor sees "failed" and why without reopening the conversation. Pages that already
    * show the message ignore the repeat (by id). Best effort: the outcome is stored whatever happens here.
    */
-  private async announce(conversationId: string, messageId: string): Promise<void> {
+  private async announce(conversationId: string, messageId: string, known?: Conversation): Promise<void> {
     const { events, store } = this.options;
     if (!events) return;
     try {
-      const [conversation, message] = await Promise.all([store.getConversation(conversationId), store.getMessage(conversationId, messageId)]);
+      // The message is read again for its delivery as stored; the conversation only when the caller has none.
+      const [conversation, message] = await Promise.all([known ?? store.getConversation(conversationId), store.getMessage(conversationId, messageId)]);
       if (conversation && message) events.publish({ conversation, event: 'message', message });
     } catch (err) {
       this.logger.warn({ conversationId, messageId, err: err instanceof Error ? err.message : String(err) }, 'delivery outcome not announced');
@@ -243,18 +244,18 @@ export class Outbox {
     }
   }
 
-  private async recordFailure(job: OutboundJob, context: JobContext, err: unknown, channel?: PublicChannel): Promise<never> {
+  private async recordFailure(job: OutboundJob, context: JobContext, err: unknown, conversation?: Conversation): Promise<never> {
     const { store } = this.options;
     const { conversationId, messageId } = job;
     const permanent = err instanceof PermanentJobError || (isPlatformError(err) && !err.retryable);
     const reason = isPlatformError(err) ? err.describe() : (err as Error).message;
     const log = { conversationId, messageId, attempt: context.attempt, status: isPlatformError(err) ? err.status : undefined, code: isPlatformError(err) ? err.platformCode : undefined };
-    if (channel) this.options.metrics?.outbound.inc({ channel, result: permanent || context.final ? 'failed' : 'retry' });
+    if (conversation) this.options.metrics?.outbound.inc({ channel: conversation.channel, result: permanent || context.final ? 'failed' : 'retry' });
     if (permanent || context.final) {
       const why = permanent ? reason : `${reason} (gave up after ${context.attempt} attempts)`;
       this.logger.warn(log, 'outbound failed for good');
       await store.setDelivery(conversationId, messageId, 'failed', why);
-      await this.announce(conversationId, messageId);
+      await this.announce(conversationId, messageId, conversation);
       if (permanent) throw err instanceof PermanentJobError ? err : new PermanentJobError(reason, { cause: err });
       throw err;
     }

@@ -288,10 +288,14 @@ export class PivotLedger {
 
   /** The conversation's unredeemed, unrevoked, unexpired pivot, if any (the bot's one-invite-at-a-time rule). */
   async validInvite(conversationId: string): Promise<PivotRecord | undefined> {
-    const current = await this.store.get(keys.currentPivot(conversationId));
-    if (current === undefined) return undefined;
-    const record = await this.record(conversationId, current);
+    const record = await this.currentRecord(conversationId);
     return record?.state === 'issued' && Date.parse(record.expiresAt) > this.now() ? record : undefined;
+  }
+
+  /** The record of the conversation's newest pivot while it lives, whatever its state (its intent is what the chat last needed). */
+  async currentRecord(conversationId: string): Promise<PivotRecord | undefined> {
+    const current = await this.store.get(keys.currentPivot(conversationId));
+    return current === undefined ? undefined : this.record(conversationId, current);
   }
 
   async hasValidInvite(conversationId: string): Promise<boolean> {

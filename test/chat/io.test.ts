@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { clientAddressOf, originAllowed, trustFunctionOf } from '../../src/chat/io';
 import { keys } from '../../src/store/keys';
 import type { RedisStore } from '../../src/store/redis.store';
-import { connectCustomer, seedConversation, send, SMS_THREAD, startChatNode, until } from '../support/chat-harness';
+import { connectCustomer, seedConversation, send, SMS_THREAD, startChatNode, until, type ChatNode } from '../support/chat-harness';
 
 function request(headers: Record<string, string>, remoteAddress = '10.0.0.5'): IncomingMessage {
   return { headers, socket: { remoteAddress } } as unknown as IncomingMessage;
@@ -44,63 +44,64 @@ describe('originAllowed', () => {
 });
 
 describe('socket server lifecycle', () => {
-  test('the sweep disconnects a socket whose session expired or vanished', async () => {
-    const node = await startChatNode({ redisUrl: process.env.TEST_REDIS_URL!, socketOptions: { sweepIntervalMs: 50 } });
-    try {
+  describe('the session sweep', () => {
+    let node: ChatNode;
+    beforeEach(async () => {
+      node = await startChatNode({ redisUrl: process.env.TEST_REDIS_URL!, socketOptions: { sweepIntervalMs: 50 } });
+    });
+    afterEach(async () => {
+      await node.close();
+    });
+
+    /** A customer connected through a fresh view_account link. */
+    async function connectedByLink() {
       const { conversation } = await seedConversation(node.store, SMS_THREAD);
       const pivot = await node.ledger.issue(conversation.id, 'view_account', { kind: 'bot' });
       const c = await connectCustomer(node, { pivotToken: pivot.token });
       const sessionId = [...node.sockets.io.of('/secure').sockets.values()][0]!.data.sessionId;
+      return { conversation, c, sessionId };
+    }
+
+    /** Rewrites the session as the store would hold it after `quietMs` without activity, with `leftMs` of it left. */
+    async function afterQuiet(sessionId: string, quietMs: number, leftMs: number): Promise<void> {
+      const session = (await node.sessions.get(sessionId))!;
+      const now = Date.now();
+      await node.store.set(keys.session(sessionId), JSON.stringify({ ...session, lastSeenAt: new Date(now - quietMs).toISOString(), expiresAt: new Date(now + leftMs).toISOString() }), Math.ceil(leftMs / 1000));
+    }
+
+    test('disconnects a socket whose session expired or vanished', async () => {
+      const { c, sessionId } = await connectedByLink();
       await node.store.delete(keys.session(sessionId)); // what the idle TTL does
       await until(() => c.disconnects.includes('io server disconnect'), 'sweep disconnect');
-    } finally {
-      await node.close();
-    }
-  });
+    });
 
-  test('a connected page keeps its session alive: the sweep renews it, and an advisor reply stays on the secure channel', async () => {
-    const node = await startChatNode({ redisUrl: process.env.TEST_REDIS_URL!, socketOptions: { sweepIntervalMs: 50 } });
-    try {
-      const { conversation } = await seedConversation(node.store, SMS_THREAD);
-      const pivot = await node.ledger.issue(conversation.id, 'view_account', { kind: 'bot' });
-      const c = await connectCustomer(node, { pivotToken: pivot.token });
-      const sessionId = [...node.sockets.io.of('/secure').sockets.values()][0]!.data.sessionId;
-      const sessionKey = keys.session(sessionId);
+    test('a connected page keeps its session alive: the sweep renews it, and an advisor reply stays on the secure channel', async () => {
+      const { conversation, c, sessionId } = await connectedByLink();
       const redis = (node.store as RedisStore).redis;
       // The customer waits without typing until the session is seconds from idling out (what 15 quiet minutes leave).
-      const session = (await node.sessions.get(sessionId))!;
-      await node.store.set(sessionKey, JSON.stringify({ ...session, lastSeenAt: new Date(Date.now() - 897_000).toISOString(), expiresAt: new Date(Date.now() + 3_000).toISOString() }), 3);
+      await afterQuiet(sessionId, 897_000, 3_000);
       const deadline = Date.now() + 5000;
-      let ttl = await redis.ttl(sessionKey);
+      let ttl = await redis.ttl(keys.session(sessionId));
       while (ttl <= 3 && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 50));
-        ttl = await redis.ttl(sessionKey);
+        ttl = await redis.ttl(keys.session(sessionId));
       }
       expect(ttl).toBeGreaterThan(60); // renewed to the full idle lifetime, well before it ran out
       const reply = await node.replies.deliverAdvisorReply(conversation.id, 'Thanks for waiting', { sub: 'advisor-w' });
       expect(reply.channel).toBe('secure');
       await until(() => c.live.length === 1, 'reply on the open page');
       expect(c.disconnects).toEqual([]);
-    } finally {
-      await node.close();
-    }
-  });
+    });
 
-  test('a tier-4 session is not renewed by an open page: it idles out on the person\'s inactivity and the page is let go', async () => {
-    const node = await startChatNode({ redisUrl: process.env.TEST_REDIS_URL!, socketOptions: { sweepIntervalMs: 50 } });
-    try {
+    test('a tier-4 session is not renewed by an open page: it idles out on the person\'s inactivity and the page is let go', async () => {
       const { conversation } = await seedConversation(node.store, SMS_THREAD);
       const opened = await node.sessions.open(conversation.id, { tier: 4, intent: 'transfer_funds', client: { ip: '10.0.0.4', userAgent: 'test' } });
       const c = await connectCustomer(node, { sessionToken: opened.sessionToken });
-      const sessionKey = keys.session(opened.session.id);
       // 29 quiet minutes have passed: one second is left.
-      const session = (await node.sessions.get(opened.session.id))!;
-      await node.store.set(sessionKey, JSON.stringify({ ...session, lastSeenAt: new Date(Date.now() - 1_799_000).toISOString(), expiresAt: new Date(Date.now() + 1_000).toISOString() }), 1);
+      await afterQuiet(opened.session.id, 1_799_000, 1_000);
       await until(() => c.disconnects.includes('io server disconnect'), 'the idle tier-4 session to be let go', 5000);
       expect(await node.sessions.get(opened.session.id)).toBeUndefined();
-    } finally {
-      await node.close();
-    }
+    });
   });
 
   test('zero-config: memory store, no adapter, same contract', async () => {
